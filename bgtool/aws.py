@@ -1,0 +1,58 @@
+"""boto3 sessions for an environment: the real account, or the embedded AWS.
+
+For the embedded AWS, credentials are dummies set here (never in files) and retries are off:
+moto answers unimplemented calls with HTTP 500, which default retries turn into long hangs.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from bgtool.config import Environment
+
+EMBEDDED_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bgtool", "AWS_SECRET_ACCESS_KEY": "bgtool"}
+
+
+def terraform_env(config: Environment) -> dict[str, str]:
+    """Process environment that Terraform needs to reach this environment's AWS."""
+    env: dict[str, str] = {"AWS_REGION": config.aws.region}
+    if config.embedded:
+        env.update(EMBEDDED_CREDENTIALS)
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+    elif config.aws.profile:
+        env["AWS_PROFILE"] = config.aws.profile
+    return env
+
+
+class Aws:
+    """Lazily created clients, one per service, for one environment."""
+
+    def __init__(self, config: Environment) -> None:
+        self.config = config
+
+    @cached_property
+    def _session(self) -> boto3.session.Session:
+        if self.config.embedded:
+            return boto3.session.Session(
+                aws_access_key_id=EMBEDDED_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=EMBEDDED_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=self.config.aws.region,
+            )
+        return boto3.session.Session(profile_name=self.config.aws.profile, region_name=self.config.aws.region)
+
+    def client(self, service: str) -> Any:
+        cache = self.__dict__.setdefault("_clients", {})
+        if service not in cache:
+            embedded = self.config.embedded
+            cfg = BotoConfig(
+                retries={"max_attempts": 1 if embedded else 5, "mode": "standard"},
+                connect_timeout=5, read_timeout=60,
+            )
+            cache[service] = self._session.client(
+                service, endpoint_url=self.config.aws.endpoint if embedded else None, config=cfg
+            )
+        return cache[service]

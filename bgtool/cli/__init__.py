@@ -1,0 +1,1 @@
+"""The `bgtool` command line."""

@@ -1,0 +1,113 @@
+"""`bgtool render|plan|apply|status ENV`: the environment as Terraform layers."""
+
+from __future__ import annotations
+
+import typer
+
+from bgtool import ui
+from bgtool.cli.app import app
+from bgtool.errors import BgtoolError
+from bgtool.layers import LayerPlan, apply_layers, plan_layers, select_layers
+from bgtool.live import read_live
+from bgtool.project import find_root
+from bgtool.status import build_status, print_status
+from bgtool.workspace import Workspace
+
+ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
+JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")
+LAYER = typer.Option(None, "--layer", "-l", help="Only this layer (repeatable): base, blue, green, traffic.")
+YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (automation).")
+
+
+@app.command()
+def render(env: str = ENV, as_json: bool = JSON) -> int:
+    """Render build/ENV/{base,blue,green,traffic}/ from the templates. Exit 0, or 1 on bad input."""
+    ui.set_json_mode(as_json)
+    ws = Workspace(find_root(), env)
+    dirs = ws.render()
+    for layer, path in dirs.items():
+        ui.console.print(f"rendered {layer:8} {path}")
+    if as_json:
+        ui.emit_json({"env": env, "layers": {k: str(v) for k, v in dirs.items()}})
+    return 0
+
+
+def _print_plan(plans: list[LayerPlan]) -> None:
+    for p in plans:
+        if p.status in ("blocked", "error"):
+            ui.console.print(f"[bold]{p.layer}[/]: [yellow]{p.status}[/] {p.error}")
+            continue
+        word = "no changes" if p.status == "no-changes" else f"{p.add} to add, {p.change} to change, {p.destroy} to destroy"
+        ui.console.print(f"[bold]{p.layer}[/]: {word}")
+        for r in p.resources:
+            ui.console.print(f"    {r.action:8} {r.address}", markup=False)
+
+
+@app.command()
+def plan(env: str = ENV, layer: list[str] | None = LAYER, as_json: bool = JSON) -> int:
+    """Show per layer what would be added, changed, destroyed.
+
+    Exit 0 nothing to do; 2 changes pending; 1 error.
+    """
+    ui.set_json_mode(as_json)
+    ws = Workspace(find_root(), env)
+    plans = plan_layers(ws, select_layers(layer))
+    _print_plan(plans)
+    failed = [p for p in plans if p.status == "error"]
+    if as_json:
+        ui.emit_json({"env": env, "layers": [p.to_dict() for p in plans]})
+    if failed:
+        for p in failed:
+            ui.console.print(p.error or "", markup=False)
+        return 1
+    return 2 if any(p.status != "no-changes" for p in plans) else 0
+
+
+def _approver(yes: bool, env: str):  # type: ignore[no-untyped-def]
+    def approve(p: LayerPlan) -> bool:
+        _print_plan([p])
+        if yes:
+            return True
+        if not ui.interactive():
+            raise BgtoolError(
+                f"layer {p.layer} has changes and there is no terminal to confirm them on",
+                hint=f"Review 'bgtool plan {env}', then run 'bgtool apply {env} --yes'.",
+            )
+        return ui.confirm(f"Apply these changes to {env}/{p.layer}?")
+
+    return approve
+
+
+@app.command()
+def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_json: bool = JSON) -> int:
+    """Apply base, then blue and green, then traffic; each layer's plan is shown first.
+
+    Exit 0 applied (or nothing to do); 1 failed or declined (the output names the layers already
+    applied and the command that resumes).
+    """
+    ui.set_json_mode(as_json)
+    ws = Workspace(find_root(), env)
+    created = ws.prepare()
+    for what in created:
+        ui.console.print(f"created state backend {what}")
+    results = apply_layers(ws, select_layers(layer), _approver(yes, env))
+    ui.table(f"{env}: apply", ["layer", "result", "add", "change", "destroy"],
+             [[r.layer, r.status, r.add, r.change, r.destroy] for r in results])
+    if as_json:
+        ui.emit_json({"env": env, "layers": [r.to_dict() for r in results]})
+    return 1 if any(r.status == "declined" for r in results) else 0
+
+
+@app.command()
+def status(env: str = ENV, as_json: bool = JSON) -> int:
+    """Active color in the file and as live weights, and per color: version, capacity, targets, alarms.
+
+    Exit 0 (also when the file and the live weights disagree: that is reported, not an error).
+    """
+    ui.set_json_mode(as_json)
+    ws = Workspace(find_root(), env)
+    doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env))
+    print_status(doc)
+    if as_json:
+        ui.emit_json(doc)
+    return 0

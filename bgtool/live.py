@@ -1,0 +1,184 @@
+"""Reads of live AWS state with boto3: listener weights, Auto Scaling groups, targets, alarms.
+
+These reads are what bgtool trusts before and during a switch, so they go to AWS directly and
+never through Terraform state, which may be stale or drifted. Resources are found by the
+deterministic names and tags of docs/render-contract.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bgtool.aws import Aws
+from bgtool.config import Color, Environment
+
+
+@dataclass(frozen=True)
+class ListenerWeights:
+    port: int
+    protocol: str
+    arn: str
+    weights: dict[str, int]
+    """Color → weight; empty when the listener does not forward (e.g. an HTTP→HTTPS redirect)."""
+
+    @property
+    def live_color(self) -> str | None:
+        """The color taking all traffic, or None while split or not forwarding."""
+        full = [c for c, w in self.weights.items() if w == 100]
+        return full[0] if full else None
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    id: str
+    state: str
+    reason: str = ""
+
+
+@dataclass
+class ColorLive:
+    color: str
+    asg_names: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    desired: int = 0
+    in_service: int = 0
+    instance_ids: list[str] = field(default_factory=list)
+    targets: list[TargetHealth] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+    alarms_firing: list[str] = field(default_factory=list)
+
+    @property
+    def healthy_targets(self) -> int:
+        return sum(1 for t in self.targets if t.state == "healthy")
+
+
+@dataclass
+class LiveState:
+    alb_found: bool
+    alb_dns_name: str | None
+    listeners: list[ListenerWeights]
+    colors: dict[str, ColorLive]
+
+    def listener(self, port: int) -> ListenerWeights | None:
+        return next((lst for lst in self.listeners if lst.port == port), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def target_group_names(config: Environment) -> dict[str, str]:
+    return {c.value: f"{config.name}-{c.value}" for c in Color}
+
+
+def find_alb(aws: Aws, config: Environment) -> dict[str, Any] | None:
+    try:
+        found = aws.client("elbv2").describe_load_balancers(Names=[config.name])["LoadBalancers"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("LoadBalancerNotFound", "LoadBalancerNotFoundException"):
+            return None
+        raise
+    return found[0] if found else None
+
+
+def target_group_arns(aws: Aws, config: Environment) -> dict[str, str]:
+    names = target_group_names(config)
+    try:
+        groups = aws.client("elbv2").describe_target_groups(Names=list(names.values()))["TargetGroups"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("TargetGroupNotFound", "TargetGroupNotFoundException"):
+            return {}
+        raise
+    by_name = {g["TargetGroupName"]: g["TargetGroupArn"] for g in groups}
+    return {color: by_name[name] for color, name in names.items() if name in by_name}
+
+
+def listener_weights(aws: Aws, alb_arn: str, tg_arns: dict[str, str]) -> list[ListenerWeights]:
+    color_of = {arn: color for color, arn in tg_arns.items()}
+    listeners = aws.client("elbv2").describe_listeners(LoadBalancerArn=alb_arn)["Listeners"]
+    out = [_weights_of(lst, color_of) for lst in listeners]
+    return sorted(out, key=lambda lw: lw.port)
+
+
+def _weights_of(listener: dict[str, Any], color_of: dict[str, str]) -> ListenerWeights:
+    weights: dict[str, int] = {}
+    for action in listener.get("DefaultActions", []):
+        if action.get("Type") != "forward":
+            continue
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+        if not groups and action.get("TargetGroupArn"):
+            groups = [{"TargetGroupArn": action["TargetGroupArn"], "Weight": 100}]
+        for g in groups or []:
+            color = color_of.get(g["TargetGroupArn"], g["TargetGroupArn"])
+            weights[color] = weights.get(color, 0) + int(g.get("Weight", 1 if len(groups) == 1 else 0))
+    if len(weights) == 1:
+        weights = {next(iter(weights)): 100}
+    if weights:
+        for color in Color:
+            weights.setdefault(color.value, 0)
+    return ListenerWeights(listener["Port"], listener.get("Protocol", ""), listener["ListenerArn"], weights)
+
+
+def color_live(aws: Aws, config: Environment, env: str, color: Color, tg_arn: str | None) -> ColorLive:
+    live = ColorLive(color=color.value)
+    _read_asgs(aws, env, color, live)
+    if tg_arn:
+        live.targets = target_health(aws, tg_arn)
+    _read_alarms(aws, config, color, live)
+    return live
+
+
+def target_health(aws: Aws, tg_arn: str) -> list[TargetHealth]:
+    described = aws.client("elbv2").describe_target_health(TargetGroupArn=tg_arn)
+    return [
+        TargetHealth(
+            d["Target"]["Id"],
+            d.get("TargetHealth", {}).get("State", "unknown"),
+            d.get("TargetHealth", {}).get("Reason", ""),
+        )
+        for d in described.get("TargetHealthDescriptions", [])
+    ]
+
+
+def _read_asgs(aws: Aws, env: str, color: Color, live: ColorLive) -> None:
+    filters = [
+        {"Name": "tag:bgtool:env", "Values": [env]},
+        {"Name": "tag:bgtool:color", "Values": [color.value]},
+    ]
+    pages = aws.client("autoscaling").get_paginator("describe_auto_scaling_groups").paginate(Filters=filters)
+    for page in pages:
+        for group in page["AutoScalingGroups"]:
+            live.asg_names.append(group["AutoScalingGroupName"])
+            live.desired += int(group.get("DesiredCapacity", 0))
+            in_service = [i for i in group.get("Instances", []) if i.get("LifecycleState") == "InService"]
+            live.in_service += len(in_service)
+            live.instance_ids += [i["InstanceId"] for i in in_service]
+            tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+            if tags.get("bgtool:version") and tags["bgtool:version"] not in live.versions:
+                live.versions.append(tags["bgtool:version"])
+
+
+def _read_alarms(aws: Aws, config: Environment, color: Color, live: ColorLive) -> None:
+    prefix = f"{config.name}-{color.value}-"
+    pages = aws.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix)
+    for page in pages:
+        for alarm in page.get("MetricAlarms", []):
+            live.alarms.append(alarm["AlarmName"])
+            if alarm.get("StateValue") == "ALARM":
+                live.alarms_firing.append(alarm["AlarmName"])
+
+
+def read_live(aws: Aws, config: Environment, env: str) -> LiveState:
+    """Everything status, the gate and drift need, in one pass of describe calls."""
+    alb = find_alb(aws, config)
+    tg_arns = target_group_arns(aws, config)
+    listeners = listener_weights(aws, alb["LoadBalancerArn"], tg_arns) if alb else []
+    colors = {c.value: color_live(aws, config, env, c, tg_arns.get(c.value)) for c in Color}
+    return LiveState(
+        alb_found=alb is not None,
+        alb_dns_name=alb.get("DNSName") if alb else None,
+        listeners=listeners,
+        colors=colors,
+    )

@@ -1,0 +1,70 @@
+"""One environment, ready to run Terraform in: validated file, rendered layers, backend, CLI config.
+
+Commands build a Workspace and ask it for a runner per layer; preparing is idempotent and cheap
+when nothing changed (files are rewritten only on change, init runs only when its inputs change).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from bgtool.aws import Aws, terraform_env
+from bgtool.config import LoadedEnvironment, load_environment
+from bgtool.project import state_dir
+from bgtool.render import LAYERS, render_environment
+from bgtool.state_backend import ensure_backend
+from bgtool.terraform.cliconfig import resolve_mirror, write_cli_config
+from bgtool.terraform.runner import EventSink, Terraform, check_version
+
+ENDPOINT_ENV = "BGTOOL_AWS_ENDPOINT"
+
+
+def load(root: Path, env: str) -> LoadedEnvironment:
+    """Load ENV, with BGTOOL_AWS_ENDPOINT moving an embedded environment to another server."""
+    return load_environment(root, env, endpoint_override=os.environ.get(ENDPOINT_ENV))
+
+
+class Workspace:
+    def __init__(self, root: Path, env: str) -> None:
+        self.root = root
+        self.env = env
+        self.loaded = load(root, env)
+        self.config = self.loaded.config
+        self.aws = Aws(self.config)
+        self._dirs: dict[str, Path] | None = None
+
+    def reload(self) -> None:
+        """Re-read the environment file after bgtool itself rewrote it."""
+        self.loaded = load(self.root, self.env)
+        self.config = self.loaded.config
+        self._dirs = None
+
+    @cached_property
+    def cli_config(self) -> Path:
+        check_version()
+        mirror = resolve_mirror(self.config.terraform.provider_mirror)
+        return write_cli_config(state_dir(self.root), mirror)
+
+    def render(self) -> dict[str, Path]:
+        if self._dirs is None:
+            self._dirs = render_environment(self.root, self.loaded)
+        return self._dirs
+
+    def prepare(self) -> list[str]:
+        """Render and make sure the state backend exists; returns what had to be created."""
+        self.render()
+        _ = self.cli_config
+        return ensure_backend(self.config, self.aws)
+
+    def terraform(self, layer: str, on_event: EventSink | None = None, *, init: bool = True) -> Terraform:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}")
+        tf = Terraform(
+            self.render()[layer], layer=layer, cli_config=self.cli_config,
+            extra_env=terraform_env(self.config), on_event=on_event,
+        )
+        if init:
+            tf.init()
+        return tf

@@ -1,0 +1,131 @@
+"""The runner against the real terraform binary, on provider-free configurations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bgtool.terraform.cliconfig import cli_config_text, resolve_mirror, write_cli_config
+from bgtool.terraform.events import Event, parse_line, summarize
+from bgtool.terraform.runner import Terraform, TerraformError, check_version, parse_version
+
+PLANNED = {
+    "type": "planned_change", "@message": "terraform_data.a: Plan to create",
+    "change": {"resource": {"addr": "terraform_data.a"}, "action": "create"},
+}
+SUMMARY = {"type": "change_summary", "changes": {"add": 1, "change": 2, "remove": 3, "operation": "plan"}}
+DIAG = {
+    "type": "diagnostic", "@message": "Error: Reference to undeclared input variable",
+    "diagnostic": {
+        "severity": "error", "summary": "Reference to undeclared input variable",
+        "detail": "An input variable with the name \"nope\" has not been declared.",
+        "address": "terraform_data.a",
+        "range": {"filename": "main.tf", "start": {"line": 3, "column": 11}},
+    },
+}
+
+
+def test_events_accumulate_into_a_summary() -> None:
+    s = summarize([json.dumps(PLANNED), json.dumps(SUMMARY), json.dumps(DIAG), "not json", ""])
+    assert (s.add, s.change, s.destroy) == (1, 2, 3)
+    assert [(r.address, r.action) for r in s.planned] == [("terraform_data.a", "create")]
+    (err,) = s.errors
+    assert err.location == "main.tf:3" and err.address == "terraform_data.a"
+    assert "Reference to undeclared input variable [terraform_data.a, main.tf:3]" in err.render()
+
+
+def test_non_json_lines_become_text_events() -> None:
+    assert parse_line("panic: boom") == Event("text", "panic: boom", {})
+    assert parse_line("   ") is None
+
+
+def test_apply_hooks_expose_resource_action_and_elapsed() -> None:
+    line = json.dumps({"type": "apply_complete", "hook": {
+        "resource": {"addr": "aws_lb.this"}, "action": "create", "elapsed_seconds": 61}})
+    event = parse_line(line)
+    assert event and (event.resource, event.action, event.elapsed) == ("aws_lb.this", "create", 61.0)
+
+
+def test_version_parsing() -> None:
+    assert parse_version("1.11.4") == (1, 11, 4)
+    assert parse_version("garbage") is None
+    assert check_version() >= (1, 5, 0)
+
+
+def test_cli_config_points_at_a_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGTOOL_PROVIDER_MIRROR", str(tmp_path))
+    mirror = resolve_mirror("/elsewhere")
+    assert mirror == tmp_path.resolve()
+    text = write_cli_config(tmp_path / "cfg", mirror).read_text()
+    assert f'path    = "{tmp_path.resolve()}"' in text and "direct" in text
+    assert "filesystem_mirror" not in cli_config_text(None)
+
+
+def test_missing_mirror_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGTOOL_PROVIDER_MIRROR", "/no/such/mirror")
+    with pytest.raises(Exception, match="BGTOOL_PROVIDER_MIRROR: provider mirror /no/such/mirror"):
+        resolve_mirror(None)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "main.tf").write_text(
+        'variable "value" {\n  type    = string\n  default = "one"\n}\n\n'
+        'resource "terraform_data" "a" {\n  input = var.value\n}\n\n'
+        'output "value" {\n  value = terraform_data.a.output\n}\n'
+    )
+    return tmp_path
+
+
+def runner(workdir: Path, events: list[Event] | None = None) -> Terraform:
+    cfg = write_cli_config(workdir / ".cfg", None)
+    return Terraform(workdir, layer="demo", cli_config=cfg, on_event=events.append if events is not None else None)
+
+
+def test_plan_apply_outputs_and_idempotence(workdir: Path) -> None:
+    events: list[Event] = []
+    tf = runner(workdir, events)
+    assert tf.init() is True
+    assert tf.init() is False  # nothing that needs init changed
+    plan = tf.plan(out=workdir / "p.tfplan")
+    assert plan.exit_code == 2 and [r.address for r in plan.summary.planned] == ["terraform_data.a"]
+    assert tf.show_plan(workdir / "p.tfplan")["resource_changes"][0]["change"]["actions"] == ["create"]
+    applied = tf.apply(plan_file=workdir / "p.tfplan")
+    assert [r.address for r in applied.summary.applied] == ["terraform_data.a"]
+    assert any(e.kind == "apply_start" for e in events)
+    assert tf.outputs() == {"value": "one"}
+    assert tf.plan().exit_code == 0
+    changed = tf.plan(variables={"value": "two"})
+    assert changed.exit_code == 2 and changed.summary.change == 1
+
+
+def test_configuration_errors_become_structured(workdir: Path) -> None:
+    (workdir / "broken.tf").write_text('resource "terraform_data" "b" {\n  input = var.nope\n}\n')
+    tf = runner(workdir)
+    tf.init()
+    with pytest.raises(TerraformError) as info:
+        tf.plan()
+    err = info.value
+    assert err.layer == "demo" and err.command == "plan"
+    (diag,) = [d for d in err.diagnostics if d.severity == "error"]
+    assert diag.summary == "Reference to undeclared input variable"
+    assert diag.location == "broken.tf:2"
+    assert "broken.tf:2" in str(err)
+
+
+def test_runtime_errors_carry_location_and_detail(workdir: Path) -> None:
+    (workdir / "check.tf").write_text(
+        'resource "terraform_data" "guarded" {\n  input = var.value\n'
+        '  lifecycle {\n    postcondition {\n      condition     = self.output == "one"\n'
+        '      error_message = "value must stay one"\n    }\n  }\n}\n'
+    )
+    tf = runner(workdir)
+    tf.init()
+    tf.apply()
+    with pytest.raises(TerraformError) as info:
+        tf.apply(variables={"value": "two"})
+    (diag,) = [d for d in info.value.diagnostics if d.severity == "error"]
+    assert diag.summary == "Resource postcondition failed"
+    assert diag.location == "check.tf:5" and "value must stay one" in diag.detail
