@@ -8,6 +8,7 @@ every problem is reported at once with the file, the line, the key path and what
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -199,7 +200,7 @@ class TrafficSettings(Strict):
     @field_validator("steps")
     @classmethod
     def _steps(cls, v: list[int]) -> list[int]:
-        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(v)):
             raise ValueError(f"steps must be strictly increasing percentages, got {v}")
         if v[-1] != 100:
             raise ValueError(f"the last step must be 100 (all traffic on the new color), got {v}")

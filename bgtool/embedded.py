@@ -6,6 +6,7 @@ started and never some other process on the port.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -133,7 +134,5 @@ def down(root: Path, wait_seconds: float = 10) -> ServerInfo | None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -65,6 +65,8 @@ class TerraformProgress:
 
     def __call__(self, event: Event) -> None:
         addr, action = event.resource, event.action or ""
+        if action == "read":  # data sources: noise, not progress
+            return
         if event.kind == "apply_start" and addr:
             self.in_flight[addr] = (action, time.monotonic())
         elif event.kind in ("apply_complete", "apply_errored") and addr:

@@ -30,7 +30,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from bgtool.cli import infra, local  # noqa: F401  (commands register on import)
+    from bgtool.cli import drift, infra, local, operate, release  # noqa: F401  (register on import)
 
 
 def main(argv: list[str] | None = None) -> int:

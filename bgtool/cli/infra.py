@@ -37,7 +37,8 @@ def _print_plan(plans: list[LayerPlan]) -> None:
         if p.status in ("blocked", "error"):
             ui.console.print(f"[bold]{p.layer}[/]: [yellow]{p.status}[/] {p.error}")
             continue
-        word = "no changes" if p.status == "no-changes" else f"{p.add} to add, {p.change} to change, {p.destroy} to destroy"
+        word = f"{p.add} to add, {p.change} to change, {p.destroy} to destroy"
+        word = "no changes" if p.status == "no-changes" else word
         ui.console.print(f"[bold]{p.layer}[/]: {word}")
         for r in p.resources:
             ui.console.print(f"    {r.action:8} {r.address}", markup=False)

@@ -1,0 +1,1 @@
+"""Commands of this area register on the shared app when imported."""

@@ -1,0 +1,100 @@
+"""Apply `local` with the real terraform binary on the embedded AWS, then check AWS with boto3."""
+
+from __future__ import annotations
+
+import json
+
+from bgtool import embedded
+from bgtool.live import read_live
+from tests.helpers import edit_yaml
+from tests.integration.conftest import Project
+
+
+def test_embedded_aws_up_twice_is_harmless(project: Project) -> None:
+    info = embedded.status(project.root)
+    assert info is not None
+    again = project.ok("local", "up", "--port", str(info.port), "--json")
+    assert json.loads(again.stdout)["started"] is False
+    assert embedded.status(project.root) == info
+    status = project.ok("local", "status", "--json")
+    assert json.loads(status.stdout)["port"] == info.port
+
+
+def test_apply_creates_both_colors_behind_one_alb(applied: Project) -> None:
+    aws = applied.aws()
+    elbv2 = aws.client("elbv2")
+    (alb,) = elbv2.describe_load_balancers(Names=["bgtool-local"])["LoadBalancers"]
+    groups = elbv2.describe_target_groups(Names=["bgtool-local-blue", "bgtool-local-green"])["TargetGroups"]
+    assert {g["TargetGroupName"] for g in groups} == {"bgtool-local-blue", "bgtool-local-green"}
+    for group in groups:
+        health = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+        states = [d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]]
+        assert states == ["healthy", "healthy"], group["TargetGroupName"]
+    asgs = aws.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    colors = sorted(t["Value"] for g in asgs for t in g["Tags"] if t["Key"] == "bgtool:color")
+    assert colors == ["blue", "green"]
+    assert all(len(g["Instances"]) == 2 for g in asgs)
+
+    live = read_live(aws, aws.config, "local")
+    assert live.listener(80).weights == {"blue": 100, "green": 0}
+    assert live.listener(8080).weights == {"blue": 0, "green": 100}
+    assert live.alb_dns_name == alb["DNSName"]
+    assert all(len(live.colors[c].alarms) == 3 for c in ("blue", "green"))
+
+
+def test_second_plan_shows_no_changes(applied: Project) -> None:
+    done = applied.run("plan", "local", "--json")
+    assert done.returncode == 0, done.stderr
+    layers = json.loads(done.stdout)["layers"]
+    assert [(lp["layer"], lp["status"]) for lp in layers] == [
+        ("base", "no-changes"), ("blue", "no-changes"), ("green", "no-changes"), ("traffic", "no-changes")]
+
+
+def test_status_reports_file_and_live_weights(applied: Project) -> None:
+    doc = json.loads(applied.ok("status", "local", "--json").stdout)
+    assert doc["active_color_in_file"] == "blue" and doc["live_color"] == "blue"
+    assert doc["file_matches_live"] is True
+    assert doc["colors"]["green"]["healthy_targets"] == 2 and doc["colors"]["green"]["role"] == "idle"
+
+
+def test_plan_with_a_pending_change_exits_2(applied: Project) -> None:
+    path = applied.root / "environments/local.yaml"
+    original = path.read_text()
+    try:
+        edit_yaml(path, "response_time_seconds: 1.0", "response_time_seconds: 2.5")
+        done = applied.run("plan", "local", "--layer", "blue", "--json")
+        assert done.returncode == 2, done.stderr
+        (layer,) = json.loads(done.stdout)["layers"]
+        assert layer["change"] == 1
+        assert [r["address"] for r in layer["resources"]] == ["module.color.aws_cloudwatch_metric_alarm.latency"]
+    finally:
+        path.write_text(original)
+
+
+def test_bad_input_changes_nothing(applied: Project) -> None:
+    path = applied.root / "environments/local.yaml"
+    original = path.read_text()
+    before = {p: p.stat().st_mtime_ns for p in (applied.root / "build/local").rglob("*.tf")}
+    try:
+        edit_yaml(path, "production_port: 80", "production_port: 0")
+        done = applied.run("apply", "local", "--yes", "--json")
+        assert done.returncode == 1
+        assert "environments/local.yaml" in done.stderr and "listeners.production_port" in done.stderr
+        assert json.loads(done.stdout)["ok"] is False
+        after = {p: p.stat().st_mtime_ns for p in (applied.root / "build/local").rglob("*.tf")}
+        assert after == before
+    finally:
+        path.write_text(original)
+    assert read_live(applied.aws(), applied.aws().config, "local").listener(80) is not None
+
+
+def test_apply_without_terminal_or_yes_refuses(applied: Project) -> None:
+    path = applied.root / "environments/local.yaml"
+    original = path.read_text()
+    try:
+        edit_yaml(path, "target_5xx_count: 10", "target_5xx_count: 11")
+        done = applied.run("apply", "local", "--layer", "blue")
+        assert done.returncode == 1
+        assert "no terminal to confirm" in done.stderr and "--yes" in done.stderr
+    finally:
+        path.write_text(original)
