@@ -13,7 +13,8 @@ BGTOOL_PROVIDER_MIRROR ?= $(shell scripts/find-provider-mirror)
 export BGTOOL_PROVIDER_MIRROR
 
 .PHONY: help venv demo test lint unit integration bench local-up local-down \
-        render plan apply status clean
+        render plan apply status deploy verify switch rollback retire \
+        history drift drift-all clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,10 +27,11 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv and install bgtool with its local and test extras
 
-demo: venv ## embedded AWS up, apply `local` (blue live, green idle), status
-	$(BGTOOL) local up --port $(PORT)
-	$(BGTOOL) apply local --yes
-	$(BGTOOL) status local
+VERSION      ?=
+DEMO_VERSION ?= 1.1.0
+
+demo: venv ## embedded AWS up, apply `local`, deploy DEMO_VERSION to the idle color, verify, switch, status
+	BGTOOL=$(BGTOOL) PORT=$(PORT) DEMO_VERSION=$(DEMO_VERSION) scripts/demo
 
 test: venv lint ## lint, unit and integration tests (starts its own embedded AWS)
 	$(BIN)/python -m pytest -ra
@@ -61,6 +63,31 @@ apply: venv ## apply ENV
 
 status: venv ## status of ENV
 	$(BGTOOL) status $(ENV)
+
+deploy: venv ## deploy VERSION to the idle color of ENV
+	@test -n "$(VERSION)" || { echo "usage: make deploy ENV=name VERSION=x.y.z" >&2; exit 3; }
+	$(BGTOOL) deploy $(ENV) $(VERSION)
+
+verify: venv ## health gate of the idle color of ENV
+	$(BGTOOL) verify $(ENV)
+
+switch: venv ## guarded switch of ENV to its idle color
+	$(BGTOOL) switch $(ENV)
+
+rollback: venv ## traffic back to the previous color of ENV
+	$(BGTOOL) rollback $(ENV)
+
+retire: venv ## scale the idle color of ENV to zero after its retention period
+	$(BGTOOL) retire $(ENV)
+
+history: venv ## release history of ENV
+	$(BGTOOL) history $(ENV)
+
+drift: venv ## drift check of ENV (exit 2 on drift)
+	$(BGTOOL) drift $(ENV)
+
+drift-all: venv ## drift check of every environment (exit 2 on drift)
+	$(BGTOOL) drift --all
 
 clean: ## remove rendered layers (state is kept)
 	rm -rf build

@@ -8,9 +8,7 @@ from bgtool import ui
 from bgtool.cli.app import app
 from bgtool.errors import BgtoolError
 from bgtool.layers import LayerPlan, apply_layers, plan_layers, select_layers
-from bgtool.live import read_live
 from bgtool.project import find_root
-from bgtool.status import build_status, print_status
 from bgtool.workspace import Workspace
 
 ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
@@ -98,17 +96,3 @@ def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_j
         ui.emit_json({"env": env, "layers": [r.to_dict() for r in results]})
     return 1 if any(r.status == "declined" for r in results) else 0
 
-
-@app.command()
-def status(env: str = ENV, as_json: bool = JSON) -> int:
-    """Active color in the file and as live weights, and per color: version, capacity, targets, alarms.
-
-    Exit 0 (also when the file and the live weights disagree: that is reported, not an error).
-    """
-    ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
-    doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env))
-    print_status(doc)
-    if as_json:
-        ui.emit_json(doc)
-    return 0

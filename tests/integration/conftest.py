@@ -69,3 +69,15 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
 def applied(project: Project) -> Project:
     project.ok("apply", "local", "--yes")
     return project
+
+
+def add_environment(project: Project, env: str, octet: int) -> str:
+    """A second embedded environment beside `local`: own name, VPC range and state keys.
+
+    For tests that change an environment (deploys, switches, out-of-band edits) without
+    disturbing the shared `local` one; apply it with `project.ok("apply", env, "--yes")`.
+    """
+    text = (project.root / "environments/local.yaml").read_text()
+    text = text.replace("name: bgtool-local", f"name: bgtool-{env}").replace("10.20.", f"10.{octet}.")
+    (project.root / f"environments/{env}.yaml").write_text(text)
+    return env
