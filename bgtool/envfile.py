@@ -47,8 +47,11 @@ def set_value(loaded: LoadedEnvironment, keys: tuple[str, ...], value: str | boo
 def _scalar(value: str | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    plain = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", value)
-    return value if plain and value not in ("true", "false", "null", "yes", "no") else json.dumps(value)
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", value):
+        parsed = YAML(typ="safe").load(f"v: {value}")["v"]
+        if isinstance(parsed, str) and parsed == value:
+            return value
+    return json.dumps(value)
 
 
 def _replace_at(line: str, col: int, rendered: str) -> str:

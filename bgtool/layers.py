@@ -62,7 +62,8 @@ class ApplyFailed(BgtoolError):
         super().__init__(
             f"{cause.message}\n\nlayers up to date: {', '.join(applied) or 'none'}; "
             f"failed: {', '.join(failed) or 'none'}; not reached: {', '.join(pending) or 'none'}",
-            hint=f"Fix the cause, then run 'bgtool apply {env}' again: applied layers are left "
+            hint=(f"{cause.hint}\n" if cause.hint else "")
+            + f"Fix the cause, then run 'bgtool apply {env}' again: applied layers are left "
             "as they are and the failed layer resumes from its Terraform state.",
         )
 

@@ -66,7 +66,8 @@ def test_plan_with_a_pending_change_exits_2(applied: Project) -> None:
         assert done.returncode == 2, done.stderr
         (layer,) = json.loads(done.stdout)["layers"]
         assert layer["change"] == 1
-        assert [r["address"] for r in layer["resources"]] == ["module.color.aws_cloudwatch_metric_alarm.latency"]
+        addresses = [r["address"] for r in layer["resources"]]
+        assert addresses == ['module.color.aws_cloudwatch_metric_alarm.this["latency"]']
     finally:
         path.write_text(original)
 
@@ -94,7 +95,8 @@ def test_apply_without_terminal_or_yes_refuses(applied: Project) -> None:
     try:
         edit_yaml(path, "target_5xx_count: 10", "target_5xx_count: 11")
         done = applied.run("apply", "local", "--layer", "blue")
-        assert done.returncode == 1
-        assert "no terminal to confirm" in done.stderr and "--yes" in done.stderr
+        assert done.returncode == 1, done.stderr
+        assert "no terminal to confirm" in done.stderr, done.stderr
+        assert "bgtool apply local --yes" in done.stderr, done.stderr
     finally:
         path.write_text(original)

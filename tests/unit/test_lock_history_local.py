@@ -1,0 +1,56 @@
+"""The operation lock and the history with the local backend (files under .bgtool/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bgtool.aws import Aws
+from bgtool.config import load_environment
+from bgtool.history import History, Record
+from bgtool.lock import LockHeld, OperationLock
+from tests.helpers import copy_project, edit_yaml
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> tuple[Path, OperationLock, History]:
+    root = copy_project(tmp_path)
+    edit_yaml(root / "environments/local.yaml", "backend: s3", "backend: local")
+    config = load_environment(root, "local").config
+    aws = Aws(config)
+    return root, OperationLock(root, "local", config, aws), History(root, "local", config, aws)
+
+
+def test_second_holder_is_refused_with_the_first_named(parts, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, lock, _ = parts
+    monkeypatch.setenv("BGTOOL_ACTOR", "alice")
+    with lock.held("switch") as info:
+        assert lock.current() == info
+        with pytest.raises(LockHeld) as refused:
+            lock.acquire("deploy")
+        assert "switch by alice" in refused.value.message and "bgtool unlock local" in str(refused.value)
+    assert lock.current() is None
+
+
+def test_release_never_drops_someone_elses_lock(parts) -> None:
+    _, lock, _ = parts
+    mine = lock.acquire("switch")
+    lock.release()  # what `bgtool unlock` does
+    theirs = lock.acquire("rollback")
+    lock.release(mine)
+    assert lock.current() == theirs
+
+
+def test_history_appends_records_with_actor(parts, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _, history = parts
+    monkeypatch.delenv("BGTOOL_ACTOR", raising=False)
+    monkeypatch.setenv("GITHUB_ACTOR", "octocat")
+    history.append(Record("deploy", "succeeded", to_color="green", versions={"green": "1.1.0"}))
+    history.append(Record("switch", "rolled-back", "blue", "green", reason="alarm x in ALARM"))
+    records = history.read()
+    assert [r.operation for r in records] == ["deploy", "switch"]
+    assert records[0].actor == "octocat (ci)"
+    assert history.last("switch").reason == "alarm x in ALARM"
+    assert history.last("switch", "succeeded") is None
+    assert (root / ".bgtool/history/local.json").exists()
