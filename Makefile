@@ -89,5 +89,8 @@ drift: venv ## drift check of ENV (exit 2 on drift)
 drift-all: venv ## drift check of every environment (exit 2 on drift)
 	$(BGTOOL) drift --all
 
+bench: venv ## switch/rollback timings as ratios to a bare terraform apply (embedded AWS)
+	$(BIN)/python bench/switch.py
+
 clean: ## remove rendered layers (state is kept)
 	rm -rf build

@@ -6,14 +6,28 @@ see the same facts.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from bgtool import ui
 from bgtool.config import Color, Environment
+from bgtool.history import Record
 from bgtool.live import LiveState
+from bgtool.lock import LockInfo
+from bgtool.retire import retention_left, retire_allowed_at
 
 
-def build_status(env: str, config: Environment, live: LiveState) -> dict[str, Any]:
+def build_status(
+    env: str,
+    config: Environment,
+    live: LiveState,
+    *,
+    lock: LockInfo | None = None,
+    last_switch: Record | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The status document; `lock` and `last_switch` are optional so callers without them still work."""
+    at = at or datetime.now(UTC)
     listeners = []
     for port in (config.listeners.production_port, config.listeners.test_port):
         lw = live.listener(port)
@@ -50,7 +64,36 @@ def build_status(env: str, config: Environment, live: LiveState) -> dict[str, An
         "alb_dns_name": live.alb_dns_name,
         "listeners": listeners,
         "colors": colors,
+        "lock": lock_doc(config, lock, at),
+        "last_switch": _switch_doc(last_switch),
+        "retention": retention_doc(config, last_switch, at),
     }
+
+
+def lock_doc(config: Environment, lock: LockInfo | None, at: datetime) -> dict[str, Any]:
+    """A lock older than lock.stale_after_minutes probably belongs to a crashed run: say so."""
+    if lock is None:
+        return {"held": False}
+    minutes = lock.age_seconds(at) / 60
+    return {"held": True, "owner": lock.owner, "operation": lock.operation, "since": lock.since,
+            "host": lock.host, "pid": lock.pid, "age_minutes": round(minutes, 1),
+            "stale": minutes > config.lock.stale_after_minutes}
+
+
+def _switch_doc(record: Record | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"operation": record.operation, "at": record.at, "from": record.from_color, "to": record.to_color,
+            "versions": record.versions, "actor": record.actor}
+
+
+def retention_doc(config: Environment, last_switch: Record | None, at: datetime) -> dict[str, Any]:
+    allowed = retire_allowed_at(last_switch.at if last_switch else None, config.retention_hours)
+    left = retention_left(allowed, at)
+    return {"idle_color": config.idle_color.value, "retention_hours": config.retention_hours,
+            "retire_allowed_from": allowed.astimezone(UTC).isoformat(timespec="seconds") if allowed else None,
+            "seconds_left": int(left.total_seconds()),
+            "retired": config.colors.of(config.idle_color).retired}
 
 
 def print_status(doc: dict[str, Any]) -> None:
@@ -63,6 +106,7 @@ def print_status(doc: dict[str, Any]) -> None:
     elif not doc["file_matches_live"]:
         c.print(f"[red]the file and the live weights disagree[/]: 'bgtool apply {doc['env']}' "
                 "performs the guarded switch to the file's color")
+    _print_operations(doc)
     ui.table("listeners", ["port", "role", "blue", "green"], [
         [lst["port"], lst["role"], lst["weights"].get("blue", "-"), lst["weights"].get("green", "-")]
         if lst["found"] else [lst["port"], lst["role"], "missing", "missing"]
@@ -74,3 +118,24 @@ def print_status(doc: dict[str, Any]) -> None:
          v["in_service"], f"{v['healthy_targets']}/{v['targets']}", ",".join(v["alarms_firing"]) or "none"]
         for name, v in doc["colors"].items()
     ])
+
+
+def _print_operations(doc: dict[str, Any]) -> None:
+    c, lock, switch, keep = ui.console, doc.get("lock") or {}, doc.get("last_switch"), doc.get("retention") or {}
+    if lock.get("held"):
+        stale = " [red](stale: probably a crashed run; 'bgtool unlock " + doc["env"] + "')[/]" if lock["stale"] else ""
+        c.print(f"operation lock: [bold]{lock['operation']}[/] by {lock['owner']} on {lock['host']} "
+                f"(pid {lock['pid']}) since {lock['since']}, {lock['age_minutes']:.0f} min{stale}")
+    else:
+        c.print("operation lock: none")
+    if switch:
+        c.print(f"last {switch['operation']}: {switch['at']} {switch['from'] or '?'} → {switch['to'] or '?'}")
+    else:
+        c.print("last switch: none recorded")
+    if keep.get("retired"):
+        c.print(f"idle color {keep['idle_color']}: retired")
+    elif keep.get("seconds_left", 0) > 0:
+        c.print(f"idle color {keep['idle_color']}: kept for rollback another {keep['seconds_left'] / 3600:.1f} h "
+                f"(retire allowed from {keep['retire_allowed_from']} UTC)")
+    else:
+        c.print(f"idle color {keep.get('idle_color')}: retention over, 'bgtool retire {doc['env']}' may scale it to 0")

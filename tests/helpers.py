@@ -11,7 +11,7 @@ IGNORED = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate
 
 def copy_project(dest: Path) -> Path:
     """Copy what bgtool reads (environments, templates, modules) so tests never touch the repo."""
-    for name in ("environments", "templates", "modules"):
+    for name in ("environments", "templates", "modules", "tests/hosts"):
         src = REPO / name
         if src.exists():
             shutil.copytree(src, dest / name, symlinks=True, ignore=IGNORED)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import typer
+from rich.table import Table
 
 from bgtool import ui
 from bgtool.cli.app import app
+from bgtool.config import Color
+from bgtool.deploy import Approver, deploy, refuse_live
+from bgtool.errors import BgtoolError
+from bgtool.gate import GateReport, run_gate
+from bgtool.history import History, Record
+from bgtool.layers import LayerPlan
 from bgtool.live import read_live
+from bgtool.lock import OperationLock
 from bgtool.project import find_root
+from bgtool.retire import last_switch, retire
 from bgtool.status import build_status, print_status
 from bgtool.workspace import Workspace
 
@@ -18,14 +27,168 @@ YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (auto
 
 @app.command()
 def status(env: str = ENV, as_json: bool = JSON) -> int:
-    """Active color in the file and as live weights, and per color: version, capacity, targets, alarms.
+    """Active color in the file and as live weights, per color: version, capacity, targets, alarms;
+    the operation lock, the last switch and the retention time left for the idle color.
 
     Exit 0 (also when the file and the live weights disagree: that is reported, not an error).
     """
     ui.set_json_mode(as_json)
     ws = Workspace(find_root(), env)
-    doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env))
+    lock = OperationLock(ws.root, env, ws.config, ws.aws).current()
+    switched = last_switch(History(ws.root, env, ws.config, ws.aws))
+    doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env), lock=lock, last_switch=switched)
     print_status(doc)
     if as_json:
         ui.emit_json(doc)
+    return 0
+
+
+@app.command()
+def verify(
+    env: str = ENV,
+    color: Color | None = typer.Option(None, "--color", "-c", help="Color to check (default: the idle one)."),
+    as_json: bool = JSON,
+) -> int:
+    """Run the health gate on a color: capacity, target health, alarms, smoke requests, host checks.
+
+    Exit 0 when every check passes, 1 otherwise.
+    """
+    ui.set_json_mode(as_json)
+    ws = Workspace(find_root(), env)
+    target = Color(color) if color else ws.config.idle_color
+    report = run_gate(ws, target)
+    print_gate(env, report)
+    if as_json:
+        ui.emit_json({"env": env, **report.to_dict()})
+    return 0 if report.passed else 1
+
+
+def print_gate(env: str, report: GateReport) -> None:
+    _folded(f"{env}: health gate of {report.color}", ["check", "result", "evidence"],
+            [[c.name, "pass" if c.passed else "FAIL", c.evidence] for c in report.checks])
+    verdict = "[green]passed[/]" if report.passed else f"[red]failed[/] ({len(report.failures())} failing)"
+    ui.console.print(f"gate {verdict}")
+
+
+def _approver(yes: bool, env: str, command: str) -> Approver:
+    def approve(plan: LayerPlan) -> bool:
+        ui.console.print(f"[bold]{plan.layer}[/]: {plan.add} to add, {plan.change} to change, "
+                         f"{plan.destroy} to destroy")
+        for r in plan.resources:
+            ui.console.print(f"    {r.action:8} {r.address}", markup=False)
+        return yes or ui.confirm(f"Apply these changes to {env}/{plan.layer}?")
+
+    if not yes and not ui.interactive():
+        raise BgtoolError(
+            f"{command} changes {env} and there is no terminal to confirm on; nothing was changed",
+            hint=f"Run it from a terminal, or with --yes in automation: 'bgtool {command} {env} ... --yes'.",
+        )
+    return approve
+
+
+@app.command(name="deploy")
+def deploy_command(
+    env: str = ENV,
+    version: str = typer.Argument(..., help="Version to deploy to the idle color.", show_default=False),
+    color: Color | None = typer.Option(None, "--color", "-c", help="Must be the idle color (the default)."),
+    yes: bool = YES,
+    as_json: bool = JSON,
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait for health (gate.wait_seconds)."),
+) -> int:
+    """Write VERSION into the idle color's entry, apply only that color's layer, wait until healthy.
+
+    The live color is refused and never planned. Exit 0 deployed and healthy; 1 otherwise (the
+    output says what the file says, whether the layer was applied, and how to recover).
+    """
+    ui.set_json_mode(as_json)
+    ws = Workspace(find_root(), env)
+    target = Color(color) if color else ws.config.idle_color
+    refuse_live(ws, target, "deploy")  # before any prompt: this is never allowed
+    result = deploy(ws, version, _approver(yes, env, "deploy"), color=target, timeout=timeout)
+    ui.console.print(f"[green]deployed[/] {version} to {result.color} (was {result.previous_version}); "
+                     f"{result.live['in_service']} in service, {result.live['healthy_targets']} healthy "
+                     f"after {result.waited_seconds:.0f}s. Next: 'bgtool verify {env}', then 'bgtool switch {env}'.")
+    if as_json:
+        ui.emit_json(result.to_dict())
+    return 0
+
+
+@app.command(name="retire")
+def retire_command(
+    env: str = ENV,
+    force: bool = typer.Option(False, "--force", help="Do not wait for retention_hours after the last switch."),
+    yes: bool = YES,
+    as_json: bool = JSON,
+) -> int:
+    """Scale the idle color to zero once retention_hours have passed since the last switch.
+
+    Never touches the live color; a later deploy scales it back up. Exit 0 retired; 1 refused or failed.
+    """
+    ui.set_json_mode(as_json)
+    ws = Workspace(find_root(), env)
+    result = retire(ws, _approver(yes, env, "retire"), force=force)
+    ui.console.print(f"[green]retired[/] {result.color} (version {result.version}): desired 0. "
+                     f"'bgtool deploy {env} VERSION' brings it back.")
+    if as_json:
+        ui.emit_json(result.to_dict())
+    return 0
+
+
+@app.command(name="history")
+def history_command(env: str = ENV, as_json: bool = JSON) -> int:
+    """The release records of ENV: deploys, switches, rollbacks, retires, oldest first. Exit 0."""
+    ui.set_json_mode(as_json)
+    ws = Workspace(find_root(), env)
+    records = History(ws.root, env, ws.config, ws.aws).read()
+    _print_history(env, records)
+    if not records:
+        ui.console.print("no records yet")
+    if as_json:
+        ui.emit_json({"env": env, "records": [r.__dict__ for r in records]})
+    return 0
+
+
+def _print_history(env: str, records: list[Record]) -> None:
+    _folded(f"{env}: history", ["when", "who", "operation", "from → to", "versions", "result", "reason"],
+            [_history_row(r) for r in records])
+
+
+def _folded(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """Cells fold instead of ending in '…': evidence and versions cut off on a narrow terminal are useless."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    ui.console.print(table)
+
+
+def _history_row(r: Record) -> list[str]:
+    versions = " ".join(f"{k}={v}" for k, v in r.versions.items()) or "-"
+    return [r.at, r.actor, r.operation, f"{r.from_color or '-'} → {r.to_color or '-'}", versions, r.result,
+            r.reason or "-"]
+
+
+@app.command(name="unlock")
+def unlock_command(env: str = ENV, yes: bool = YES) -> int:
+    """Clear the operation lock a crashed run left behind, after showing its holder. Exit 0 or 1."""
+    ws = Workspace(find_root(), env)
+    lock = OperationLock(ws.root, env, ws.config, ws.aws)
+    holder = lock.current()
+    if holder is None:
+        ui.console.print(f"{env} is not locked")
+        return 0
+    age = holder.age_seconds() / 60
+    ui.console.print(f"{env} is locked: {holder.describe()} ({age:.0f} min ago)")
+    if not yes:
+        if not ui.interactive():
+            raise BgtoolError("no terminal to confirm on; the lock was left in place",
+                              hint=f"Make sure that operation is not running, then 'bgtool unlock {env} --yes'.")
+        if not ui.confirm("Is that operation dead? Clearing a live operation's lock lets two runs interleave."):
+            ui.console.print("left locked")
+            return 1
+    lock.release(holder)  # only that holder's lock, never one taken since
+    if lock.current() is not None:
+        raise BgtoolError(f"{env} was locked again meanwhile: {lock.current().describe()}")  # type: ignore[union-attr]
+    ui.console.print(f"[green]unlocked[/] {env}; check 'bgtool status {env}' for what the crashed run left")
     return 0

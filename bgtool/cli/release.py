@@ -1,1 +1,96 @@
-"""Commands of this area register on the shared app when imported."""
+"""`bgtool switch|rollback ENV`: moving production traffic between the colors."""
+
+from __future__ import annotations
+
+import typer
+
+from bgtool import ui
+from bgtool.cli.app import app
+from bgtool.config import Color
+from bgtool.errors import BgtoolError
+from bgtool.project import find_root
+from bgtool.rollback import RollbackOptions, run_rollback
+from bgtool.switch import Switch, already_live, confirmer, explain, plan_from
+from bgtool.weights import parse_steps
+from bgtool.workspace import Workspace
+
+ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
+JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")
+YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (automation).")
+
+
+def _color(value: str | None) -> Color | None:
+    if value is None:
+        return None
+    try:
+        return Color(value.lower())
+    except ValueError:
+        raise BgtoolError(f"--to {value!r}: allowed: blue, green") from None
+
+
+def _no_terminal_refusal(yes: bool, command: str) -> None:
+    """Refuse before taking the lock or touching anything: nobody could answer the prompt."""
+    if not yes and not ui.interactive():
+        raise BgtoolError(f"there is no terminal to confirm the {command.split()[1]} on",
+                          hint=f"Run '{command} --yes' in automation.")
+
+
+@app.command()
+def switch(
+    env: str = ENV,
+    to: str = typer.Option(None, "--to", help="Color to move traffic to (default: the file's idle color)."),
+    steps: str = typer.Option(None, "--steps", help="New color's share per step, e.g. 10,50,100 (default: file)."),
+    bake: float = typer.Option(None, "--bake", min=0, help="Seconds to watch after each step (default: file)."),
+    monitor: float = typer.Option(None, "--monitor", min=0, help="Seconds to watch at 100% (default: file)."),
+    yes: bool = YES,
+    as_json: bool = JSON,
+) -> int:
+    """Guarded switch: preflight, health gate, canary steps through the traffic layer, bake, finalize.
+
+    Any failure restores 100% on the old color. Exit 0 switched (or nothing to do); 1 refused,
+    failed or rolled back (the output and 'bgtool history ENV' say why).
+    """
+    ui.set_json_mode(as_json)
+    parsed = parse_steps(steps) if steps is not None else None
+    ws = Workspace(find_root(), env)
+    target = _color(to)
+    plan = plan_from(ws, target, parsed, bake, monitor)
+    if already_live(ws, plan.to):
+        ui.console.print(f"{env}: {plan.to.value} is the file's color and already serves 100%: nothing to do")
+        if as_json:
+            ui.emit_json({"ok": True, "result": "nothing-to-do", "env": env, "to": plan.to.value})
+        return 0
+    _no_terminal_refusal(yes, f"bgtool switch {env}")
+    outcome = Switch(ws, plan, confirmer(yes, env)).run()
+    style = "green" if outcome.ok else "red"
+    ui.console.print(f"[{style}]{explain(outcome)}[/]", soft_wrap=True)
+    if as_json:
+        ui.emit_json(outcome.to_dict())
+    return 0 if outcome.ok else 1
+
+
+@app.command()
+def rollback(
+    env: str = ENV,
+    yes: bool = YES,
+    break_glass: bool = typer.Option(False, "--break-glass", help="Flip the listener by direct API call first, "
+                                     "then apply the traffic layer so no drift remains."),
+    force: bool = typer.Option(False, "--force", help="Roll back even to a retired color or one without "
+                               "healthy targets."),
+    as_json: bool = JSON,
+) -> int:
+    """Production traffic back to the previous color at 100% (traffic layer), active_color written back.
+
+    Exit 0 rolled back (or nothing to do); 1 refused or failed.
+    """
+    ui.set_json_mode(as_json)
+    _no_terminal_refusal(yes, f"bgtool rollback {env}")
+    ws = Workspace(find_root(), env)
+    outcome = run_rollback(ws, RollbackOptions(yes=yes, break_glass=break_glass, force=force))
+    if outcome.result == "nothing-to-do":
+        ui.console.print(f"{env}: nothing to roll back: {outcome.reason}")
+    elif outcome.ok:
+        ui.console.print(f"[green]{env}: production traffic is 100% on {outcome.to_color}[/]")
+    if as_json:
+        ui.emit_json(outcome.to_dict())
+    return 0 if outcome.ok else 1

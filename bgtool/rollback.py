@@ -1,0 +1,202 @@
+"""`bgtool rollback`: production traffic back to the previous color, through Terraform.
+
+Which color is "previous" (`rollback_target`, pure):
+- live traffic is split, or all on the color the file does NOT name: a switch was interrupted or
+  its restore failed; the file still names the color that was live before it, so go there;
+- the last release operation was a switch that did not succeed and traffic is already all on the
+  file's color: that switch was already rolled back, nothing to do;
+- otherwise (after a finalized switch, or a rollback) the previous color is the idle one.
+
+`--break-glass` first flips the production listener with a direct API call (seconds count, or
+Terraform itself is the problem), then applies the traffic layer so no drift remains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bgtool import envfile, ui
+from bgtool.config import Color
+from bgtool.errors import BgtoolError
+from bgtool.history import History, Record
+from bgtool.live import color_live, target_group_arns
+from bgtool.lock import OperationLock
+from bgtool.traffic import Flip, apply_weights, describe_live, flip_listener, live_weights
+from bgtool.ui import TerraformProgress
+from bgtool.weights import Weights
+from bgtool.workspace import Workspace
+
+
+def rollback_target(file_active: Color, live: Color | None, last_switch_failed: bool) -> tuple[Color | None, str]:
+    """(color to go to, or None when there is nothing to do; why)."""
+    if live is not file_active:
+        shown = "split" if live is None else f"all on {live.value}"
+        return file_active, f"live traffic is {shown} while the file names {file_active.value}"
+    if last_switch_failed:
+        return None, f"the last switch did not complete; traffic is already all on {file_active.value}"
+    return file_active.other, f"{file_active.other.value} was live before the last switch to {file_active.value}"
+
+
+@dataclass
+class RollbackOutcome:
+    env: str
+    result: str = "failed"
+    from_color: str | None = None
+    to_color: str | None = None
+    reason: str = ""
+    flip: dict[str, Any] | None = None
+    reconcile: dict[str, Any] = field(default_factory=dict)
+    live_weights: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("succeeded", "nothing-to-do")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, **self.__dict__}
+
+
+@dataclass(frozen=True)
+class RollbackOptions:
+    yes: bool = False
+    break_glass: bool = False
+    force: bool = False
+
+
+def run_rollback(ws: Workspace, opts: RollbackOptions) -> RollbackOutcome:
+    lock = OperationLock(ws.root, ws.env, ws.config, ws.aws)
+    with lock.held("rollback" + (" --break-glass" if opts.break_glass else "")):
+        return _rollback(ws, opts)
+
+
+def _last_switch_failed(history: History) -> bool:
+    for record in reversed(history.read()):
+        if record.operation in ("switch", "rollback") and record.result != "refused":
+            return record.operation == "switch" and record.result != "succeeded"
+    return False
+
+
+def _rollback(ws: Workspace, opts: RollbackOptions) -> RollbackOutcome:
+    ws.reload()
+    out = RollbackOutcome(ws.env)
+    history = History(ws.root, ws.env, ws.config, ws.aws)
+    current = live_weights(ws.aws, ws.config)
+    if current is None:
+        raise BgtoolError("no production listener found: nothing to roll back",
+                          hint=f"Run 'bgtool apply {ws.env}' first.")
+    live = current.live_color
+    out.from_color = live.value if live else "split"
+    target, why = rollback_target(ws.config.active_color, live, _last_switch_failed(history))
+    ui.console.print(f"{ws.env}: live production {current}; file active_color {ws.config.active_color.value}; {why}")
+    if target is None:
+        out.result, out.reason = "nothing-to-do", why
+        return out
+    out.to_color = target.value
+    _check_target(ws, target, opts, history, out)
+    _confirm(ws, target, current, opts)
+    return _move(ws, target, opts, history, out, why)
+
+
+def _check_target(ws: Workspace, target: Color, opts: RollbackOptions, history: History,
+                  out: RollbackOutcome) -> None:
+    """Refuse to send traffic to a retired color or one without healthy targets, unless --force."""
+    problems = []
+    if ws.config.colors.of(target).retired:
+        problems.append(f"{target.value} is retired")
+    tg = target_group_arns(ws.aws, ws.config).get(target.value)
+    live = color_live(ws.aws, ws.config, ws.env, target, tg)
+    if live.healthy_targets == 0:
+        problems.append(f"{target.value} has no healthy targets ({len(live.targets)} registered)")
+    if not problems:
+        ui.console.print(f"[green]✓[/] {target.value}: {live.healthy_targets}/{len(live.targets)} targets healthy")
+        return
+    if opts.force:
+        ui.console.print(f"[yellow]--force:[/] going on although {'; '.join(problems)}")
+        return
+    reason = "; ".join(problems)
+    _append(history, Record(operation="rollback", result="refused", from_color=out.from_color,
+                            to_color=target.value, versions=_versions(ws), reason=reason))
+    raise BgtoolError(f"rollback to {target.value} refused: {reason}",
+                      hint=f"Fix or redeploy {target.value}, or run 'bgtool rollback {ws.env} --force' "
+                           "to send traffic there anyway.")
+
+
+def _confirm(ws: Workspace, target: Color, current: Weights, opts: RollbackOptions) -> None:
+    if opts.yes:
+        return
+    if not ui.interactive():
+        raise BgtoolError("there is no terminal to confirm the rollback on",
+                          hint=f"Run 'bgtool rollback {ws.env} --yes' in automation.")
+    how = "direct listener flip, then terraform" if opts.break_glass else "terraform apply of layer traffic"
+    if not ui.confirm(f"Move production traffic of {ws.env} from {current} to 100% {target.value} ({how})?"):
+        raise BgtoolError("rollback declined: nothing was changed")
+
+
+def _move(ws: Workspace, target: Color, opts: RollbackOptions, history: History, out: RollbackOutcome,
+          why: str) -> RollbackOutcome:
+    flip: Flip | None = None
+    if opts.break_glass:
+        flip = flip_listener(ws.aws, ws.config, target)
+        out.flip = flip.to_dict()
+        ui.console.print(f"[bold]break glass:[/] production listener flipped to 100% {target.value} in "
+                         f"{flip.flip_seconds * 1000:.0f} ms (lookups {flip.lookup_seconds * 1000:.0f} ms)")
+    progress = TerraformProgress("traffic")
+    try:
+        with progress.shown():
+            result = apply_weights(ws, Weights.all_on(target), target.other, progress)
+    except BgtoolError as exc:
+        return _reconcile_failed(ws, target, flip, history, out, exc)
+    s = result.summary
+    out.reconcile = {"ok": True, "add": s.add, "change": s.change, "destroy": s.destroy}
+    ui.console.print(f"[green]✓[/] traffic layer applied: {s.change} changed, {s.add} added, {s.destroy} destroyed"
+                     + ("; no drift remains" if flip else ""))
+    _write_file(ws, target)
+    out.result, out.reason = "succeeded", why
+    _append(history, _record(ws, out, flip))
+    return out
+
+
+def _reconcile_failed(ws: Workspace, target: Color, flip: Flip | None, history: History,
+                      out: RollbackOutcome, exc: BgtoolError) -> RollbackOutcome:
+    out.reconcile = {"ok": False, "error": exc.message}
+    out.live_weights = describe_live(ws.aws, ws.config)
+    if flip is not None:  # traffic IS on the target: the file must say so
+        _write_file(ws, target)
+        out.reason = (f"traffic flipped to {target.value} by direct API call, but the traffic layer apply failed; "
+                      f"the listener drifts from Terraform until 'bgtool apply {ws.env} --layer traffic' succeeds")
+    else:
+        out.reason = f"the traffic layer apply failed: {exc.message}"
+    _append(history, _record(ws, out, flip))
+    ui.console.print(f"[red]✗[/] {out.reason}\nlive production weights: {out.live_weights}", soft_wrap=True)
+    if flip is None:
+        ui.console.print(f"Recover with: bgtool rollback {ws.env} --break-glass", soft_wrap=True)
+    return out
+
+
+def _write_file(ws: Workspace, target: Color) -> None:
+    if ws.config.active_color is not target:
+        envfile.set_active_color(ws.loaded, target)
+        ws.reload()
+        ui.console.print(f"[green]✓[/] {ws.loaded.path.name}: active_color: {target.value}")
+
+
+def _versions(ws: Workspace) -> dict[str, str]:
+    return {c.value: ws.config.colors.of(c).version for c in Color}
+
+
+def _record(ws: Workspace, out: RollbackOutcome, flip: Flip | None) -> Record:
+    details: dict[str, Any] = {"break_glass": flip is not None, "reconcile": out.reconcile}
+    if flip is not None:
+        details["flip"] = flip.to_dict()
+    return Record(operation="rollback", result=out.result, from_color=out.from_color, to_color=out.to_color,
+                  versions=_versions(ws), reason=out.reason, details=details)
+
+
+def _append(history: History, record: Record) -> None:
+    try:
+        history.append(record)
+    except (ClientError, BotoCoreError, OSError) as exc:
+        ui.console.print(f"[yellow]warning:[/] the history record could not be written: {exc}")

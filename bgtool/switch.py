@@ -1,0 +1,428 @@
+"""The guarded switch: move production traffic to the other color in canary steps, or put it back.
+
+The switch is a state machine (DESIGN.md):
+
+    preflight → gate → confirm → step 1 → bake 1 → … → step N (100%) → monitor → finalize → succeeded
+    any failure once traffic may have moved → restore → rolled-back   (restore fails → failed)
+    any failure before that                 → failed                  (nothing was changed)
+
+The transitions (`next_phase`) are pure and unit-tested; `Switch` drives them with I/O: the
+operation lock for the whole run, boto3 reads, the gate, and one traffic-layer apply per step.
+At 100% the bake of the last step is the monitor window. Whatever happens, the run ends in a
+terminal state with a history record that says why, and the caller exits 1 unless it succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bgtool import envfile, ui
+from bgtool.config import Color
+from bgtool.errors import BgtoolError
+from bgtool.history import History, Record
+from bgtool.live import color_live, target_group_arns
+from bgtool.lock import OperationLock
+from bgtool.traffic import apply_weights, describe_live, live_weights
+from bgtool.ui import TerraformProgress
+from bgtool.weights import HealthSample, Weights, health_problems, step_test_color, step_weights
+from bgtool.workspace import Workspace
+
+# --------------------------------------------------------------------------------------------
+# The state machine (pure)
+# --------------------------------------------------------------------------------------------
+
+
+class State(StrEnum):
+    PREFLIGHT = "preflight"
+    GATE = "gate"
+    CONFIRM = "confirm"
+    STEP = "step"
+    BAKE = "bake"
+    MONITOR = "monitor"
+    FINALIZE = "finalize"
+    RESTORE = "restore"
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled-back"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({State.SUCCEEDED, State.ROLLED_BACK, State.FAILED})
+
+
+@dataclass(frozen=True)
+class Phase:
+    state: State
+    step: int = 0
+    """Index of the current (or last applied) step."""
+    moved: bool = False
+    """Production traffic may no longer be 100% on the old color: a failure must restore it."""
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    def label(self, n_steps: int) -> str:
+        if self.state in (State.STEP, State.BAKE):
+            return f"{self.state.value} {self.step + 1}/{n_steps}"
+        return self.state.value
+
+
+def next_phase(phase: Phase, ok: bool, n_steps: int, *, off_old: bool = False) -> Phase:
+    """The phase after PHASE succeeded (ok) or failed.
+
+    `off_old`: the handler found traffic not all on the old color (an earlier switch crashed
+    half way), so even an early failure must restore.
+    """
+    if phase.terminal:
+        raise ValueError(f"{phase.state.value} is terminal")
+    if n_steps < 1:
+        raise ValueError("a switch needs at least one step")
+    moved = phase.moved or off_old
+    s = phase.state
+    if not ok:
+        if s is State.RESTORE:
+            return Phase(State.FAILED, phase.step, True)
+        if moved or s is State.STEP:
+            return Phase(State.RESTORE, phase.step, True)
+        return Phase(State.FAILED, phase.step, False)
+    if s is State.PREFLIGHT:
+        return Phase(State.GATE, 0, moved)
+    if s is State.GATE:
+        return Phase(State.CONFIRM, 0, moved)
+    if s is State.CONFIRM:
+        return Phase(State.STEP, 0, True)
+    if s is State.STEP:
+        last = phase.step >= n_steps - 1
+        return Phase(State.MONITOR if last else State.BAKE, phase.step, True)
+    if s is State.BAKE:
+        return Phase(State.STEP, phase.step + 1, True)
+    if s is State.MONITOR:
+        return Phase(State.FINALIZE, phase.step, True)
+    if s is State.FINALIZE:
+        return Phase(State.SUCCEEDED, phase.step, True)
+    return Phase(State.ROLLED_BACK, phase.step, True)  # RESTORE succeeded
+
+
+# --------------------------------------------------------------------------------------------
+# Driving it
+# --------------------------------------------------------------------------------------------
+
+
+class Stop(BgtoolError):
+    """A reason to leave the happy path (gate failed, alarm, unhealthy target, declined)."""
+
+
+@dataclass(frozen=True)
+class SwitchPlan:
+    to: Color
+    steps: list[int]
+    bake_seconds: float
+    monitor_seconds: float
+    poll_seconds: float
+    operation: str = "switch"
+    """The history operation and lock label; the GitOps path records "switch" too, via apply."""
+    trigger: str = "switch"
+
+    @property
+    def from_color(self) -> Color:
+        return self.to.other
+
+
+Confirm = Callable[["Switch"], bool]
+
+
+@dataclass
+class Outcome:
+    env: str
+    from_color: str
+    to_color: str
+    result: str = "failed"
+    reason: str = ""
+    restore_error: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)
+    gate: dict[str, Any] | None = None
+    live_weights: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("succeeded", "nothing-to-do")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "from": self.from_color, "to": self.to_color,
+                **{k: v for k, v in self.__dict__.items() if k not in ("from_color", "to_color")}}
+
+
+class Switch:
+    """One guarded switch of WS to PLAN.to; `run()` never raises for a failure of the switch
+    itself (it restores, records and returns the outcome), only for a lock held by another."""
+
+    def __init__(self, ws: Workspace, plan: SwitchPlan, confirm: Confirm, *,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ws = ws
+        self.plan = plan
+        self.confirm = confirm
+        self.sleep = sleep
+        self.clock = clock
+        self.weights = step_weights(plan.to, plan.steps)
+        self.outcome = Outcome(ws.env, plan.from_color.value, plan.to.value)
+        self.gate_report: Any = None
+        self._tg_arn: str | None = None
+        self._off_old = False
+
+    # -- public -----------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        started = self.clock()
+        lock = OperationLock(self.ws.root, self.ws.env, self.ws.config, self.ws.aws)
+        label = f"{self.plan.operation} {self.plan.from_color.value} -> {self.plan.to.value}"
+        with lock.held(label):
+            self._drive()
+            self.outcome.seconds = round(self.clock() - started, 2)
+            self._record()
+        return self.outcome
+
+    def versions(self) -> dict[str, str]:
+        return {c.value: self.ws.config.colors.of(c).version for c in Color}
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _drive(self) -> None:
+        phase = Phase(State.PREFLIGHT)
+        n = len(self.weights)
+        while not phase.terminal:
+            self.outcome.trace.append(phase.label(n))
+            self._off_old = False
+            ok = self._attempt(phase)
+            phase = next_phase(phase, ok, n, off_old=self._off_old)
+        self.outcome.result = phase.state.value
+        if phase.state is not State.SUCCEEDED:
+            self.outcome.live_weights = describe_live(self.ws.aws, self.ws.config)
+
+    def _attempt(self, phase: Phase) -> bool:
+        handler = getattr(self, f"_{phase.state.value.replace('-', '_')}")
+        try:
+            handler(phase)
+            return True
+        except KeyboardInterrupt:
+            self._failed(phase, "interrupted (Ctrl-C)")
+        except BgtoolError as exc:
+            self._failed(phase, exc.message + (f" ({exc.hint})" if exc.hint else ""))
+        except (ClientError, BotoCoreError, OSError) as exc:
+            self._failed(phase, str(exc))
+        return False
+
+    def _failed(self, phase: Phase, reason: str) -> None:
+        where = phase.label(len(self.weights))
+        if phase.state is State.RESTORE:
+            self.outcome.restore_error = reason
+            ui.console.print(f"[red]✗ restore failed:[/] {reason}", soft_wrap=True)
+            return
+        if not self.outcome.reason:
+            self.outcome.reason = f"{where}: {reason}"
+        ui.console.print(f"[red]✗ {where} failed:[/] {reason}", soft_wrap=True)
+
+    # -- handlers ---------------------------------------------------------------------------
+    def _preflight(self, phase: Phase) -> None:
+        ws, to = self.ws, self.plan.to
+        ws.reload()  # the file as it is now, validated again
+        self.outcome.versions = self.versions()
+        settings = ws.config.colors.of(to)
+        if settings.retired:
+            raise Stop(f"{to.value} is retired (scaled to zero)",
+                       hint=f"Deploy to it first: 'bgtool deploy {ws.env} VERSION'.")
+        current = live_weights(ws.aws, ws.config)
+        if current is None:
+            raise Stop("no production listener found", hint=f"Run 'bgtool apply {ws.env}' first.")
+        self._off_old = current != Weights.all_on(self.plan.from_color)
+        self._tg_arn = target_group_arns(ws.aws, ws.config).get(to.value)
+        live = color_live(ws.aws, ws.config, ws.env, to, self._tg_arn)
+        if live.versions != [settings.version]:
+            raise Stop(f"{to.value} runs version {', '.join(live.versions) or 'none'} but the file says "
+                       f"{settings.version}", hint=f"Deploy it first: 'bgtool deploy {ws.env} {settings.version}'.")
+        ui.console.print(f"[green]✓[/] preflight: {self.plan.from_color.value} → {to.value}, "
+                         f"{to.value} runs {settings.version}; live {current}")
+
+    def _gate(self, phase: Phase) -> None:
+        from bgtool.gate import run_gate  # the gate pulls in HTTP and testinfra helpers
+
+        report = run_gate(self.ws, self.plan.to)
+        self.gate_report = report
+        self.outcome.gate = report.to_dict()
+        for check in report.checks:
+            mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
+            ui.console.print(f"  {mark} gate {check.name}: {check.evidence}", soft_wrap=True)
+        if not report.passed:
+            failures = "; ".join(f"{c.name}: {c.evidence}" for c in report.failures()) or "no checks ran"
+            raise Stop(f"health gate failed on {self.plan.to.value}: {failures}")
+
+    def _confirm(self, phase: Phase) -> None:
+        if not self.confirm(self):
+            raise Stop("declined by the operator")
+
+    def _step(self, phase: Phase) -> None:
+        weights = self.weights[phase.step]
+        last = phase.step == len(self.weights) - 1
+        test = step_test_color(self.plan.to, last)
+        ui.console.print(f"→ step {phase.step + 1}/{len(self.weights)}: {weights} (terraform apply, layer traffic)")
+        started = self.clock()
+        progress = TerraformProgress("traffic")
+        with progress.shown():
+            apply_weights(self.ws, weights, test, progress)
+        took = round(self.clock() - started, 2)
+        self.outcome.steps.append({"weights": weights.as_dict(), "test_color": test.value, "apply_seconds": took})
+        ui.console.print(f"[green]✓[/] step {phase.step + 1}: production {weights} ({took:.1f}s)")
+
+    def _bake(self, phase: Phase) -> None:
+        self._watch(self.plan.bake_seconds, f"bake {phase.step + 1}")
+
+    def _monitor(self, phase: Phase) -> None:
+        self._watch(self.plan.monitor_seconds, "monitor")
+
+    def _finalize(self, phase: Phase) -> None:
+        envfile.set_active_color(self.ws.loaded, self.plan.to)
+        self.ws.reload()
+        ui.console.print(f"[green]✓[/] {self.ws.loaded.path.name}: active_color: {self.plan.to.value}")
+
+    def _restore(self, phase: Phase) -> None:
+        old = self.plan.from_color
+        ui.console.print(f"↩ restoring 100% on {old.value} (terraform apply, layer traffic)")
+        progress = TerraformProgress("traffic")
+        with progress.shown():
+            apply_weights(self.ws, Weights.all_on(old), self.plan.to, progress)
+        ui.console.print(f"[yellow]↩ restored:[/] production {Weights.all_on(old)}")
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _watch(self, seconds: float, what: str) -> None:
+        """Poll the new color's targets and alarms every poll_seconds for SECONDS (at least once)."""
+        deadline = self.clock() + seconds
+        polls = 0
+        while True:
+            polls += 1
+            problems = self._health()
+            if problems:
+                raise Stop(f"{self.plan.to.value} {'; '.join(problems)}")
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            self.sleep(min(self.plan.poll_seconds, remaining))
+        ui.console.print(f"[green]✓[/] {what}: {self.plan.to.value} healthy for {seconds:g}s ({polls} polls)")
+
+    def _health(self) -> list[str]:
+        ws = self.ws
+        live = color_live(ws.aws, ws.config, ws.env, self.plan.to, self._tg_arn)
+        sample = HealthSample({t.id: t.state for t in live.targets}, list(live.alarms_firing))
+        return health_problems(sample, ws.config.gate.min_healthy)
+
+    def _record(self) -> None:
+        o = self.outcome
+        details: dict[str, Any] = {"steps": self.plan.steps, "applied": o.steps, "trace": o.trace,
+                                   "bake_seconds": self.plan.bake_seconds,
+                                   "monitor_seconds": self.plan.monitor_seconds, "trigger": self.plan.trigger}
+        if o.gate is not None:
+            details["gate"] = o.gate
+        if o.restore_error:
+            details["restore_error"] = o.restore_error
+            details["live_weights"] = o.live_weights
+        record = Record(operation=self.plan.operation, result=o.result, from_color=o.from_color,
+                        to_color=o.to_color, versions=o.versions, reason=o.reason, details=details)
+        try:
+            History(self.ws.root, self.ws.env, self.ws.config, self.ws.aws).append(record)
+        except (ClientError, BotoCoreError, OSError) as exc:
+            ui.console.print(f"[yellow]warning:[/] the history record could not be written: {exc}")
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points shared by `bgtool switch` and the GitOps path of `bgtool apply`
+# --------------------------------------------------------------------------------------------
+
+
+def plan_from(ws: Workspace, to: Color | None, steps: list[int] | None, bake: float | None,
+              monitor: float | None, *, trigger: str = "switch") -> SwitchPlan:
+    """Fill what the command line left out from the environment file's `traffic` settings."""
+    traffic = ws.config.traffic
+    return SwitchPlan(
+        to=to or ws.config.idle_color,
+        steps=steps or list(traffic.steps),
+        bake_seconds=traffic.bake_seconds if bake is None else bake,
+        monitor_seconds=traffic.monitor_seconds if monitor is None else monitor,
+        poll_seconds=traffic.poll_seconds,
+        trigger=trigger,
+    )
+
+
+def already_live(ws: Workspace, to: Color) -> bool:
+    """TO is the file's color and already serves 100% live: a switch has nothing to do."""
+    return ws.config.active_color is to and live_weights(ws.aws, ws.config) == Weights.all_on(to)
+
+
+def confirmer(yes: bool, env: str) -> Confirm:
+    """--yes confirms; a person confirms on a terminal; with neither, the switch is refused."""
+    def confirm(switch: Switch) -> bool:
+        if yes:
+            return True
+        if not ui.interactive():
+            raise Stop("there is no terminal to confirm the switch on",
+                       hint=f"Run 'bgtool switch {env} --yes' (or 'bgtool apply {env} --yes') in automation.")
+        show_confirmation(switch)
+        return ui.confirm(f"Move production traffic of {env} to {switch.plan.to.value}?")
+
+    return confirm
+
+
+def show_confirmation(switch: Switch) -> None:
+    plan, v = switch.plan, switch.outcome.versions
+    ui.console.print(
+        f"[bold]{switch.ws.env}[/]: {plan.from_color.value} ({v.get(plan.from_color.value)}) → "
+        f"[bold]{plan.to.value}[/] ({v.get(plan.to.value)}); steps {','.join(map(str, plan.steps))}; "
+        f"bake {plan.bake_seconds:g}s; monitor {plan.monitor_seconds:g}s")
+    if switch.gate_report is not None:
+        ui.table(f"gate: {plan.to.value}", ["check", "result", "evidence"],
+                 [[c.name, "pass" if c.passed else "FAIL", c.evidence] for c in switch.gate_report.checks])
+
+
+def explain(outcome: Outcome) -> str:
+    """What happened, for the person at the terminal (and the error of the GitOps apply)."""
+    env = outcome.env
+    if outcome.result == "succeeded":
+        return f"{env}: production traffic is 100% on {outcome.to_color} ({outcome.seconds:.1f}s)"
+    if outcome.result == "rolled-back":
+        return (f"{env}: switch to {outcome.to_color} rolled back: {outcome.reason}. "
+                f"Production traffic is back at 100% on {outcome.from_color}.")
+    if outcome.restore_error:
+        return (f"{env}: switch to {outcome.to_color} failed ({outcome.reason}) and the restore failed too "
+                f"({outcome.restore_error}). Live production weights now: {outcome.live_weights}. "
+                f"Recover with: bgtool rollback {env} --break-glass")
+    return (f"{env}: switch to {outcome.to_color} failed before traffic moved: {outcome.reason}. "
+            f"Live production weights: {outcome.live_weights}")
+
+
+def gitops_handler(yes: bool) -> Callable[[Workspace], Any]:
+    """The traffic handler of `bgtool apply`: when the file's active_color differs from the live
+    production weights (a merged pull request), perform the guarded switch instead of a plain
+    traffic apply. On a fresh environment (no listener yet), or when they agree, return None and
+    let the traffic layer be applied as usual."""
+    from bgtool.layers import LayerResult
+
+    def handle(ws: Workspace) -> LayerResult | None:
+        current = live_weights(ws.aws, ws.config)
+        to = ws.config.active_color
+        if current is None or current == Weights.all_on(to):
+            return None
+        ui.console.print(f"[bold]{ws.env}[/]: the file says active_color {to.value}, live production is "
+                         f"{current}: guarded switch (gate, steps, bake) instead of a plain traffic apply")
+        outcome = Switch(ws, plan_from(ws, to, None, None, None, trigger="apply"), confirmer(yes, ws.env)).run()
+        message = explain(outcome)
+        if not outcome.ok:
+            raise BgtoolError(message, hint=f"See 'bgtool history {ws.env}'. The file still says {to.value}: "
+                                            f"fix the cause and run 'bgtool apply {ws.env}' again, or revert it.")
+        ui.console.print(f"[green]{message}[/]")
+        return LayerResult("traffic", "delegated", change=len(outcome.steps), detail=message)
+
+    return handle

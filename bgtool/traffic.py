@@ -1,0 +1,132 @@
+"""Moving production traffic: through Terraform (always), or by a direct API call (break glass).
+
+`apply_weights` applies ONLY the traffic layer with the weights as `-var`s, so a switch step
+takes the time of one small `terraform apply` whatever the size of the color stacks, and
+Terraform state stays the truth. It applies with `-auto-approve` and no separate plan (a plan
+file would cost a second provider start-up), and it keeps refresh ON: with `-refresh=false`
+Terraform compares the config with its state only, so a listener changed out of band (a
+break-glass flip, a console click) would not be corrected, which is exactly what a restore or a
+reconcile must do. Refreshing the layer's two or three listeners costs ~50 ms of AWS calls.
+
+`flip_listener` is the break-glass path: one `elbv2.modify_listener` per production listener,
+keeping everything else of its forward action (stickiness, target groups); the traffic apply
+that follows removes the drift it creates.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bgtool.aws import Aws
+from bgtool.config import Color, Environment
+from bgtool.errors import BgtoolError
+from bgtool.live import ListenerWeights, find_alb, listener_weights, target_group_arns
+from bgtool.render import traffic_vars
+from bgtool.terraform.runner import EventSink, RunResult
+from bgtool.weights import Weights
+from bgtool.workspace import Workspace
+
+# A plan by someone else (the nightly drift check) briefly holds the traffic state lock; a switch
+# step waits for it rather than failing and rolling back for nothing.
+STATE_LOCK_TIMEOUT = "60s"
+
+
+def apply_weights(
+    ws: Workspace, weights: Weights, test_color: Color, on_event: EventSink | None = None
+) -> RunResult:
+    """Apply only the traffic layer with these production weights and test listener color."""
+    variables = traffic_vars(
+        ws.config.active_color, blue_weight=weights.blue, green_weight=weights.green, test_color=test_color
+    )
+    tf = ws.terraform("traffic", on_event)
+    return tf.apply(variables=variables, refresh=True, lock_timeout=STATE_LOCK_TIMEOUT)
+
+
+def production_listeners(aws: Aws, config: Environment) -> list[ListenerWeights]:
+    """The forwarding listener(s) on the production port (a TLS redirect listener never forwards)."""
+    alb = find_alb(aws, config)
+    if alb is None:
+        return []
+    found = listener_weights(aws, alb["LoadBalancerArn"], target_group_arns(aws, config))
+    return [lw for lw in found if lw.port == config.listeners.production_port and lw.weights]
+
+
+def live_weights(aws: Aws, config: Environment) -> Weights | None:
+    """The production weights AWS serves now; None without a (forwarding) production listener."""
+    found = production_listeners(aws, config)
+    if not found:
+        return None
+    w = found[0].weights
+    try:
+        return Weights(int(w.get("blue", 0)), int(w.get("green", 0)))
+    except ValueError:
+        return None
+
+
+def describe_live(aws: Aws, config: Environment) -> str:
+    """A one-line account of the live production weights, for messages after a failure."""
+    try:
+        found = production_listeners(aws, config)
+    except Exception as exc:  # this runs while reporting another failure: never mask it
+        return f"could not be read ({exc})"
+    if not found:
+        return "unknown: no production listener found"
+    return "; ".join(f"port {lw.port}: " + ", ".join(f"{c} {w}" for c, w in sorted(lw.weights.items()))
+                     for lw in found)
+
+
+@dataclass(frozen=True)
+class Flip:
+    color: str
+    listener_arns: list[str]
+    lookup_seconds: float
+    flip_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def flip_listener(aws: Aws, config: Environment, color: Color) -> Flip:
+    """Break glass: put 100% of production traffic on COLOR with direct ModifyListener calls.
+
+    `flip_seconds` is the time from the first ModifyListener request to the last answer; the
+    lookups before it (load balancer, target groups, listeners) are timed separately.
+    """
+    started = time.perf_counter()
+    elbv2 = aws.client("elbv2")
+    alb = find_alb(aws, config)
+    tg_arns = target_group_arns(aws, config)
+    if alb is None or set(tg_arns) != {"blue", "green"}:
+        raise BgtoolError(f"break glass: load balancer {config.name} or its target groups not found")
+    listeners = elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    targets = [lst for lst in listeners if lst["Port"] == config.listeners.production_port]
+    if not targets:
+        raise BgtoolError(f"break glass: no listener on production port {config.listeners.production_port}")
+    actions = {lst["ListenerArn"]: flipped_actions(lst["DefaultActions"], tg_arns, Color(color)) for lst in targets}
+    looked_up = time.perf_counter()
+    for arn, new_actions in actions.items():
+        elbv2.modify_listener(ListenerArn=arn, DefaultActions=new_actions)
+    done = time.perf_counter()
+    return Flip(Color(color).value, list(actions), looked_up - started, done - looked_up)
+
+
+def flipped_actions(actions: list[dict[str, Any]], tg_arns: dict[str, str], color: Color) -> list[dict[str, Any]]:
+    """The listener's default actions with the forward weights at 100% on COLOR; the rest kept.
+
+    The forward keeps both target groups (weight 0 for the other color), as Terraform renders
+    it, so the reconciling apply changes nothing but what was flipped.
+    """
+    weights = Weights.all_on(color)
+    out: list[dict[str, Any]] = []
+    for action in actions:
+        if action.get("Type") != "forward":
+            out.append(action)
+            continue
+        forward = dict(action.get("ForwardConfig") or {})
+        forward["TargetGroups"] = [{"TargetGroupArn": tg_arns[c.value], "Weight": weights.of(c)} for c in Color]
+        new = {k: v for k, v in action.items() if k not in ("TargetGroupArn", "ForwardConfig")}
+        new["ForwardConfig"] = forward
+        out.append(new)
+    return out
