@@ -19,7 +19,7 @@ from rich.text import Text
 
 from bgtool.terraform.events import Event
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _VERB = {"create": "creating", "update": "updating", "delete": "destroying", "replace": "replacing", "read": "reading"}
 _DONE = {"create": "created", "update": "updated", "delete": "destroyed", "replace": "replaced", "read": "read"}
