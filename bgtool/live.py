@@ -49,6 +49,8 @@ class ColorLive:
     targets: list[TargetHealth] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
     alarms_firing: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    """Every instance of the color's groups, whatever its lifecycle state."""
 
     @property
     def healthy_targets(self) -> int:
@@ -125,7 +127,7 @@ def color_live(aws: Aws, config: Environment, env: str, color: Color, tg_arn: st
     live = ColorLive(color=color.value)
     _read_asgs(aws, env, color, live)
     if tg_arn:
-        live.targets = target_health(aws, tg_arn)
+        live.targets = own_targets(target_health(aws, tg_arn), live.members)
     _read_alarms(aws, config, color, live)
     return live
 
@@ -142,6 +144,18 @@ def target_health(aws: Aws, tg_arn: str) -> list[TargetHealth]:
     ]
 
 
+def own_targets(targets: list[TargetHealth], members: list[str]) -> list[TargetHealth]:
+    """The targets that belong to the color's groups.
+
+    Instances of a replaced group may stay registered for a while (deregistration delay on AWS;
+    indefinitely on the embedded AWS), and they are not what a gate on the new version is about.
+    With no group at all (a retired or broken color) every registered target is shown.
+    """
+    if not members:
+        return targets
+    return [t for t in targets if t.id in members]
+
+
 def _read_asgs(aws: Aws, env: str, color: Color, live: ColorLive) -> None:
     filters = [
         {"Name": "tag:bgtool:env", "Values": [env]},
@@ -155,6 +169,7 @@ def _read_asgs(aws: Aws, env: str, color: Color, live: ColorLive) -> None:
             in_service = [i for i in group.get("Instances", []) if i.get("LifecycleState") == "InService"]
             live.in_service += len(in_service)
             live.instance_ids += [i["InstanceId"] for i in in_service]
+            live.members += [i["InstanceId"] for i in group.get("Instances", [])]
             tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
             if tags.get("bgtool:version") and tags["bgtool:version"] not in live.versions:
                 live.versions.append(tags["bgtool:version"])

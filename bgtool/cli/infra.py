@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bgtool import ui
 from bgtool.cli.app import app
 from bgtool.errors import BgtoolError
 from bgtool.layers import LayerPlan, apply_layers, plan_layers, select_layers
+from bgtool.live import read_live
 from bgtool.project import find_root
+from bgtool.reports import plan_markdown, switch_headline
+from bgtool.switch import gitops_handler
 from bgtool.workspace import Workspace
 
 ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
@@ -43,16 +49,25 @@ def _print_plan(plans: list[LayerPlan]) -> None:
 
 
 @app.command()
-def plan(env: str = ENV, layer: list[str] | None = LAYER, as_json: bool = JSON) -> int:
+def plan(
+    env: str = ENV,
+    layer: list[str] | None = LAYER,
+    as_json: bool = JSON,
+    markdown: Path | None = typer.Option(None, "--markdown", help="Also write a pull-request comment to FILE."),
+) -> int:
     """Show per layer what would be added, changed, destroyed.
 
-    Exit 0 nothing to do; 2 changes pending; 1 error.
+    With --markdown, also write a pull-request comment: per layer add/change/destroy with the
+    resource addresses, headed by the color switch in people's words when the file's active_color
+    differs from the live weights. Exit 0 nothing to do; 2 changes pending; 1 error.
     """
     ui.set_json_mode(as_json)
     ws = Workspace(find_root(), env)
     plans = plan_layers(ws, select_layers(layer))
     _print_plan(plans)
     failed = [p for p in plans if p.status == "error"]
+    if markdown:
+        _write_plan_markdown(ws, plans, markdown)
     if as_json:
         ui.emit_json({"env": env, "layers": [p.to_dict() for p in plans]})
     if failed:
@@ -60,6 +75,17 @@ def plan(env: str = ENV, layer: list[str] | None = LAYER, as_json: bool = JSON) 
             ui.console.print(p.error or "", markup=False)
         return 1
     return 2 if any(p.status != "no-changes" for p in plans) else 0
+
+
+def _write_plan_markdown(ws: Workspace, plans: list[LayerPlan], path: Path) -> None:
+    """The headline needs live weights and target health; without them the comment still lists the plan."""
+    try:
+        live = read_live(ws.aws, ws.config, ws.env)
+    except (ClientError, BotoCoreError) as exc:
+        ui.console.print(f"[yellow]live weights unreadable, no switch headline[/]: {exc}", soft_wrap=True)
+        live = None
+    path.write_text(plan_markdown(ws.env, plans, switch_headline(ws.env, ws.config, live)), encoding="utf-8")
+    ui.console.print(f"plan summary written to {path}")
 
 
 def _approver(yes: bool, env: str):  # type: ignore[no-untyped-def]
@@ -89,7 +115,7 @@ def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_j
     created = ws.prepare()
     for what in created:
         ui.console.print(f"created state backend {what}")
-    results = apply_layers(ws, select_layers(layer), _approver(yes, env))
+    results = apply_layers(ws, select_layers(layer), _approver(yes, env), traffic_handler=gitops_handler(yes))
     ui.table(f"{env}: apply", ["layer", "result", "add", "change", "destroy"],
              [[r.layer, r.status, r.add, r.change, r.destroy] for r in results])
     if as_json:

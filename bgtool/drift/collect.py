@@ -1,0 +1,238 @@
+"""The I/O of `bgtool drift`: terraform plans per layer, boto3 reads, in bounded parallel.
+
+Each terraform invocation starts the ~675 MiB AWS provider several times, so the number of
+terraform processes running at once is bounded by one semaphore for the whole run (`jobs`,
+default: the CPU count, at least 2); environments and layers are fanned out on threads that
+wait on it. boto3 reads are cheap and not bounded.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bgtool import parity
+from bgtool.config import Color
+from bgtool.drift import diff
+from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
+from bgtool.errors import BgtoolError
+from bgtool.layers import UPSTREAM
+from bgtool.live import find_alb, listener_weights, target_group_arns
+from bgtool.lock import OperationLock
+from bgtool.render import LAYERS, render_layer
+from bgtool.terraform.runner import TerraformError
+from bgtool.workspace import Workspace
+
+REFRESH_PLAN = "bgtool-drift-refresh.tfplan"
+CONFIG_PLAN = "bgtool-drift.tfplan"
+LOCK_TIMEOUT = "60s"
+Progress = Callable[[str], None]
+
+
+def default_jobs() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
+class Checker:
+    """Checks environments; one instance per `bgtool drift` run (it owns the semaphore)."""
+
+    def __init__(self, root: Path, *, jobs: int | None = None, progress: Progress | None = None) -> None:
+        self.root = root
+        self.slots = threading.BoundedSemaphore(jobs or default_jobs())
+        self.prepare_lock = threading.Lock()
+        self.progress = progress or (lambda _msg: None)
+        self.base_docs: dict[str, dict[str, Any]] = {}
+
+    def run(self, envs: list[str]) -> DriftReport:
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        with ThreadPoolExecutor(max_workers=max(1, min(len(envs), 4)), thread_name_prefix="drift-env") as pool:
+            reports = list(pool.map(self.check_env, envs))
+        return DriftReport(reports, started)
+
+    def check_env(self, env: str) -> EnvReport:
+        """Never raises: an error becomes part of this environment's report."""
+        report = EnvReport(env)
+        try:
+            self._check_env(env, report)
+        except (BgtoolError, ClientError, BotoCoreError, OSError) as exc:
+            report.errors.append(getattr(exc, "message", None) or str(exc))
+        self.progress(f"{env}: {report.status} ({len(report.items)} drift item(s))")
+        return report
+
+    def _check_env(self, env: str, report: EnvReport) -> None:
+        ws = Workspace(self.root, env)
+        report.items += self._rendered_parity(ws, "rendered (build/ on disk)")
+        with self.prepare_lock:  # the CLI config and backend are shared files/tables
+            ws.prepare()
+        report.items += self._template_parity(ws)
+        items, checks = self._terraform(ws)
+        report.layers = checks
+        items += self._bgtool_checks(ws, items)
+        report.items += diff.fold_security_group_drift(diff.fold_listener_drift(items))
+
+    # -- Terraform ---------------------------------------------------------------------------
+    def _terraform(self, ws: Workspace) -> tuple[list[DriftItem], list[LayerCheck]]:
+        with ThreadPoolExecutor(max_workers=len(LAYERS), thread_name_prefix=f"drift-{ws.env}") as pool:
+            results = list(pool.map(lambda layer: self._layer(ws, layer), LAYERS))
+        pending = {layer for layer, (items, check, _doc) in zip(LAYERS, results, strict=True) if items}
+        items: list[DriftItem] = []
+        checks: list[LayerCheck] = []
+        for layer, (layer_items, check, doc) in zip(LAYERS, results, strict=True):
+            blocked = [u for u in UPSTREAM[layer] if u in pending]
+            if check.status == "error" and blocked:
+                check.status, check.error = "blocked", f"waits for layer {', '.join(blocked)} to be applied"
+            if layer == "base":
+                self.base_docs[ws.env] = doc
+            items += layer_items
+            checks.append(check)
+        return items, checks
+
+    def _layer(self, ws: Workspace, layer: str) -> tuple[list[DriftItem], LayerCheck, dict[str, Any]]:
+        check = LayerCheck(layer, "clean")
+        try:
+            with self.slots:
+                tf = ws.terraform(layer)
+                refresh_file, plan_file = tf.workdir / REFRESH_PLAN, tf.workdir / CONFIG_PLAN
+                check.refresh_exit = tf.plan(refresh_only=True, out=refresh_file, lock_timeout=LOCK_TIMEOUT).exit_code
+                refresh_doc = tf.show_plan(refresh_file)
+            with self.slots:
+                check.plan_exit = tf.plan(out=plan_file, lock_timeout=LOCK_TIMEOUT).exit_code
+                plan_doc = tf.show_plan(plan_file) if check.plan_exit == 2 else {}
+        except TerraformError as exc:
+            check.status, check.error = "error", exc.message
+            return [], check, {}
+        items = diff.terraform_items(ws.env, layer, refresh_doc, plan_doc)
+        check.status = "drift" if items else "clean"
+        self.progress(f"{ws.env}/{layer}: {check.status}")
+        return items, check, refresh_doc
+
+    # -- bgtool-specific checks ------------------------------------------------------------------
+    def _bgtool_checks(self, ws: Workspace, items: list[DriftItem]) -> list[DriftItem]:
+        config, aws = ws.config, ws.aws
+        out: list[DriftItem] = []
+        alb = find_alb(aws, config)
+        if alb is not None:
+            tg_arns = target_group_arns(aws, config)
+            listeners = listener_weights(aws, alb["LoadBalancerArn"], tg_arns)
+            production = next((lw for lw in listeners if lw.port == config.listeners.production_port), None)
+            found = diff.active_color_item(ws.env, config.active_color, production)
+            out += [found] if found else []
+            out += self._unmanaged_rules(ws)
+        out += diff.live_parity_items(ws.env, *self._live_snapshots(ws))
+        lock = OperationLock(self.root, ws.env, config, aws).current()
+        found = diff.lock_item(ws.env, lock, config.lock.stale_after_minutes)
+        return out + ([found] if found else [])
+
+    def _unmanaged_rules(self, ws: Workspace) -> list[DriftItem]:
+        """Security group rules that no Terraform resource manages.
+
+        The rules are `aws_vpc_security_group_ingress_rule` resources, one per rule: a rule added
+        by hand is a new object that no resource's refresh can see (refresh reads only the
+        objects in state), so Terraform does not report it. bgtool lists the live rules of its
+        groups and reports every rule id that is not in the base layer's state.
+        """
+        doc = self.base_docs.get(ws.env) or {}
+        managed = diff.state_ids(doc)
+        if not managed:
+            return []
+        ec2 = ws.aws.client("ec2")
+        out: list[DriftItem] = []
+        for suffix in ("alb", "instances"):
+            name = f"{ws.config.name}-{suffix}"
+            groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]
+            for group in groups:
+                if group["GroupId"] not in managed:
+                    continue
+                rules = ec2.describe_security_group_rules(
+                    Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}])["SecurityGroupRules"]
+                extra = [r for r in rules if r["SecurityGroupRuleId"] not in managed and not r.get("IsEgress")]
+                out += diff.unmanaged_rule_items(ws.env, name, extra)
+        return out
+
+    def _live_snapshots(self, ws: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
+        config = ws.config
+        versions = [config.colors.blue.version, config.colors.green.version]
+        shots = {c.value: live_color_snapshot(ws, c) for c in Color}
+        if not shots["blue"] or not shots["green"]:
+            return {}, {}
+        sizes_compared = all(not config.colors.of(c).retired for c in Color) and _same_sizes(config)
+        out = []
+        for color in Color:
+            shot = shots[color.value]
+            if not sizes_compared:
+                shot["asg"] = {k: v for k, v in shot["asg"].items() if k not in _SIZE_KEYS}
+            live_versions = versions + shot.pop("versions")
+            out.append(diff.normalize_color(shot, color.value, live_versions))
+        return out[0], out[1]
+
+    # -- rendered parity ------------------------------------------------------------------------
+    def _rendered_parity(self, ws: Workspace, where: str) -> list[DriftItem]:
+        build = self.root / "build" / ws.env
+        blue, green = parity.read_layer(build / "blue"), parity.read_layer(build / "green")
+        if not blue or not green:
+            return []
+        return diff.rendered_parity_items(ws.env, parity.layer_differences(blue, green), where)
+
+    def _template_parity(self, ws: Workspace) -> list[DriftItem]:
+        blue = render_layer(self.root, ws.loaded, "blue")
+        green = render_layer(self.root, ws.loaded, "green")
+        return diff.rendered_parity_items(ws.env, parity.layer_differences(blue, green), "templates: rendered")
+
+
+def _same_sizes(config: Any) -> bool:
+    b, g = config.colors.blue, config.colors.green
+    return (b.desired, b.min_size, b.max_size) == (g.desired, g.min_size, g.max_size)
+
+
+_ASG_KEYS = ("MinSize", "MaxSize", "DesiredCapacity", "DefaultCooldown", "HealthCheckType", "HealthCheckGracePeriod",
+             "VPCZoneIdentifier", "TerminationPolicies", "NewInstancesProtectedFromScaleIn", "CapacityRebalance")
+_LT_SKIP = {"UserData"}
+_SIZE_KEYS = ("MinSize", "MaxSize", "DesiredCapacity")
+
+
+def live_color_snapshot(ws: Workspace, color: Color) -> dict[str, Any]:
+    """One color's live ASG and launch template settings, in a comparable shape (empty if absent)."""
+    aws = ws.aws
+    filters = [{"Name": "tag:bgtool:env", "Values": [ws.env]}, {"Name": "tag:bgtool:color", "Values": [color.value]}]
+    groups = aws.client("autoscaling").describe_auto_scaling_groups(Filters=filters)["AutoScalingGroups"]
+    if len(groups) != 1:
+        return {}
+    group = groups[0]
+    tags = {t["Key"]: t["Value"] for t in group.get("Tags", []) if not t["Key"].startswith("aws:")}
+    spec = group.get("LaunchTemplate") or (group.get("MixedInstancesPolicy") or {}).get(
+        "LaunchTemplate", {}).get("LaunchTemplateSpecification") or {}
+    template: dict[str, Any] = {}
+    if spec.get("LaunchTemplateId"):
+        found = aws.client("ec2").describe_launch_template_versions(
+            LaunchTemplateId=spec["LaunchTemplateId"], Versions=[str(spec.get("Version") or "$Latest")])
+        versions = found.get("LaunchTemplateVersions") or [{}]
+        template = {k: v for k, v in (versions[0].get("LaunchTemplateData") or {}).items() if k not in _LT_SKIP}
+        user_data = (versions[0].get("LaunchTemplateData") or {}).get("UserData")
+        template["UserData"] = _decode(user_data) if user_data else None
+    return {
+        "asg": {k: _sorted_list(group.get(k)) if k == "VPCZoneIdentifier" else group.get(k) for k in _ASG_KEYS},
+        "asg_tags": tags,
+        "target_groups": sorted(arn.split(":")[-1].split("/")[1] for arn in group.get("TargetGroupARNs", [])),
+        "launch_template": template,
+        "versions": [tags.get("bgtool:version", "")],
+    }
+
+
+def _sorted_list(value: str | None) -> str | None:
+    """Subnet order in an ASG is not meaningful."""
+    return ",".join(sorted(value.split(","))) if value else value
+
+
+def _decode(data: str) -> str:
+    try:
+        return base64.b64decode(data).decode("utf-8", "replace")
+    except ValueError:
+        return data
