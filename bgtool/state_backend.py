@@ -49,7 +49,11 @@ def _ensure_bucket(config: Environment, aws: Aws) -> bool:
     kwargs: dict[str, object] = {"Bucket": config.state.bucket}
     if config.aws.region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": config.aws.region}
-    s3.create_bucket(**kwargs)
+    try:
+        s3.create_bucket(**kwargs)
+    except ClientError as exc:  # another bgtool process created it a moment ago
+        if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
     s3.put_bucket_versioning(Bucket=config.state.bucket, VersioningConfiguration={"Status": "Enabled"})
     return True
 
@@ -62,11 +66,15 @@ def _ensure_table(config: Environment, aws: Aws) -> bool:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise
-    ddb.create_table(
-        TableName=config.state.lock_table,
-        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    try:
+        ddb.create_table(
+            TableName=config.state.lock_table,
+            AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as exc:  # created concurrently by another bgtool process
+        if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            raise
     ddb.get_waiter("table_exists").wait(TableName=config.state.lock_table)
     return True

@@ -34,6 +34,7 @@ from bgtool.workspace import Workspace
 REFRESH_PLAN = "bgtool-drift-refresh.tfplan"
 CONFIG_PLAN = "bgtool-drift.tfplan"
 LOCK_TIMEOUT = "60s"
+TRANSIENT = ("use of closed network connection", "connection reset by peer")
 Progress = Callable[[str], None]
 
 
@@ -96,6 +97,14 @@ class Checker:
         return items, checks
 
     def _layer(self, ws: Workspace, layer: str) -> tuple[list[DriftItem], LayerCheck, dict[str, Any]]:
+        """Both plans of one layer; a dropped connection (seen on a loaded embedded AWS) is retried once."""
+        first = self._layer_once(ws, layer)
+        if first[1].status == "error" and any(t in (first[1].error or "") for t in TRANSIENT):
+            self.progress(f"{ws.env}/{layer}: transient error, retrying once")
+            return self._layer_once(ws, layer)
+        return first
+
+    def _layer_once(self, ws: Workspace, layer: str) -> tuple[list[DriftItem], LayerCheck, dict[str, Any]]:
         check = LayerCheck(layer, "clean")
         try:
             with self.slots:
