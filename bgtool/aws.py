@@ -1,7 +1,8 @@
 """boto3 sessions for an environment: the real account, or the embedded AWS.
 
-For the embedded AWS, credentials are dummies set here (never in files) and retries are off:
-moto answers unimplemented calls with HTTP 500, which default retries turn into long hangs.
+For the embedded AWS, credentials are dummies set here (never in files) and retries are few:
+moto answers unimplemented calls with HTTP 500, which default retries turn into long hangs, but a
+loaded server sometimes drops a connection, which one or two retries ride out.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Aws:
         if service not in cache:
             embedded = self.config.embedded
             cfg = BotoConfig(
-                retries={"max_attempts": 1 if embedded else 5, "mode": "standard"},
+                retries={"max_attempts": 3 if embedded else 5, "mode": "standard"},
                 connect_timeout=5, read_timeout=60,
             )
             cache[service] = self._session.client(

@@ -83,7 +83,10 @@ def _server_command(port: int) -> list[str]:
 def up(root: Path, port: int = DEFAULT_PORT, wait_seconds: float = 30) -> tuple[ServerInfo, bool]:
     """Start the server (or find it running); returns (info, started_now)."""
     running = status(root)
-    if running and running.port == port and answers(port):
+    if running and running.port == port:
+        if not _wait_until_answers(port, wait_seconds):
+            raise BgtoolError(f"the embedded AWS (pid {running.pid}) runs but does not answer on port {port}; "
+                              f"see {running.log}", hint="Restart it: 'bgtool local down', then 'bgtool local up'.")
         return running, False
     if running:
         raise BgtoolError(
@@ -113,6 +116,15 @@ def up(root: Path, port: int = DEFAULT_PORT, wait_seconds: float = 30) -> tuple[
         time.sleep(0.2)
     down(root)
     raise BgtoolError(f"the embedded AWS did not answer on port {port} within {wait_seconds:.0f} s; see {log}")
+
+
+def _wait_until_answers(port: int, wait_seconds: float) -> bool:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if answers(port, timeout=5):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def down(root: Path, wait_seconds: float = 10) -> ServerInfo | None:

@@ -19,7 +19,8 @@ from rich.text import Text
 
 from bgtool.terraform.events import Event
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Logs of CI jobs are wider than 80 columns: do not squeeze tables there.
+console = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 _VERB = {"create": "creating", "update": "updating", "delete": "destroying", "replace": "replacing", "read": "reading"}
 _DONE = {"create": "created", "update": "updated", "delete": "destroyed", "replace": "replaced", "read": "read"}

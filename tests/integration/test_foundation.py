@@ -30,7 +30,9 @@ def test_apply_creates_both_colors_behind_one_alb(applied: Project) -> None:
         health = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
         states = [d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]]
         assert states == ["healthy", "healthy"], group["TargetGroupName"]
-    asgs = aws.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    every_asg = aws.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    asgs = [g for g in every_asg if {"Key": "bgtool:env", "Value": "local"} in
+            [{"Key": t["Key"], "Value": t["Value"]} for t in g["Tags"]]]
     colors = sorted(t["Value"] for g in asgs for t in g["Tags"] if t["Key"] == "bgtool:color")
     assert colors == ["blue", "green"]
     assert all(len(g["Instances"]) == 2 for g in asgs)
