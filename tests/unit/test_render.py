@@ -153,7 +153,7 @@ def test_embedded_aws_settings(rendered) -> None:
     providers = (local["blue"] / "providers.tf").read_text()
     for service in ("autoscaling", "cloudwatch", "dynamodb", "ec2", "elbv2", "iam", "s3", "sts"):
         assert re.search(rf'^\s+{service}\s+= "http://127.0.0.1:5000"$', providers, re.M)
-    assert re.search(r"max_retries\s+= 1", providers)
+    assert re.search(r"max_retries\s+= 4", providers)
     assert "access_key" not in providers and "secret_key" not in providers
     backend = (local["blue"] / "backend.tf").read_text()
     assert re.search(r"use_path_style\s+= true", backend)
