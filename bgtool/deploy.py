@@ -18,11 +18,10 @@ from bgtool import envfile, ui
 from bgtool.config import Color, ColorSettings
 from bgtool.errors import BgtoolError
 from bgtool.history import History, Record
-from bgtool.layers import LayerPlan, plan_layer
+from bgtool.layers import LayerPlan, apply_plan, plan_layer
 from bgtool.live import ColorLive, color_live, find_alb, listener_weights, target_group_arns
 from bgtool.lock import OperationLock
 from bgtool.render import color_vars
-from bgtool.ui import TerraformProgress
 from bgtool.workspace import Workspace
 
 Approver = Callable[[LayerPlan], bool]
@@ -106,11 +105,7 @@ def apply_color(ws: Workspace, color: Color, approve: Approver) -> ColorApply:
         return ColorApply(color.value, "no-changes")
     if not approve(plan):
         raise Declined(f"the {color.value} layer plan was declined")
-    progress = TerraformProgress(color.value)
-    tf = ws.terraform(color.value, progress)
-    with progress.shown():
-        assert plan.plan_file is not None
-        tf.apply(plan_file=plan.plan_file)
+    apply_plan(ws, plan)
     return ColorApply(color.value, "applied", plan.add, plan.change, plan.destroy)
 
 

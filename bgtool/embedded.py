@@ -41,10 +41,13 @@ def _files(root: Path) -> tuple[Path, Path]:
     return base / "moto.json", base / "moto.log"
 
 
-def answers(port: int, timeout: float = 1.0) -> bool:
+def answers(port: int, timeout: float = 2.0) -> bool:
+    """Any HTTP answer counts: a moto server may answer its own API with 500 once it holds data."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=timeout):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=timeout):
             return True
+    except urllib.error.HTTPError:
+        return True
     except (urllib.error.URLError, OSError, ValueError):
         return False
 

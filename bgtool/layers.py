@@ -142,9 +142,14 @@ def _apply_one(ws: Workspace, layer: str, approve: Approver, traffic_handler: Tr
         return LayerResult(layer, "no-changes")
     if not approve(plan):
         return LayerResult(layer, "declined", plan.add, plan.change, plan.destroy)
-    progress = TerraformProgress(layer)
-    tf = ws.terraform(layer, progress)
-    with progress.shown():
-        assert plan.plan_file is not None
-        tf.apply(plan_file=plan.plan_file)
+    apply_plan(ws, plan)
     return LayerResult(layer, "applied", plan.add, plan.change, plan.destroy)
+
+
+def apply_plan(ws: Workspace, plan: LayerPlan) -> None:
+    """Apply exactly the saved plan that was shown (and approved), with live progress."""
+    assert plan.plan_file is not None
+    progress = TerraformProgress(plan.layer)
+    tf = ws.terraform(plan.layer, progress)
+    with progress.shown():
+        tf.apply(plan_file=plan.plan_file)
