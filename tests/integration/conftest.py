@@ -71,13 +71,15 @@ def applied(project: Project) -> Project:
     return project
 
 
-def add_environment(project: Project, env: str, octet: int) -> str:
+def add_environment(project: Project, env: str, octet: int, *, backend: str = "s3") -> str:
     """A second embedded environment beside `local`: own name, VPC range and state keys.
 
     For tests that change an environment (deploys, switches, out-of-band edits) without
     disturbing the shared `local` one; apply it with `project.ok("apply", env, "--yes")`.
+    `backend="local"` keeps its state and locks in files under the project's .bgtool/.
     """
     text = (project.root / "environments/local.yaml").read_text()
     text = text.replace("name: bgtool-local", f"name: bgtool-{env}").replace("10.20.", f"10.{octet}.")
+    text = text.replace("backend: s3", f"backend: {backend}", 1)
     (project.root / f"environments/{env}.yaml").write_text(text)
     return env
