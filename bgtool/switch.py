@@ -30,7 +30,14 @@ from bgtool.live import color_live, target_group_arns
 from bgtool.lock import OperationLock
 from bgtool.traffic import apply_weights, describe_live, live_weights
 from bgtool.ui import TerraformProgress
-from bgtool.weights import HealthSample, Weights, health_problems, step_test_color, step_weights
+from bgtool.weights import (
+    HealthSample,
+    Weights,
+    health_problems,
+    remaining_steps,
+    step_test_color,
+    step_weights,
+)
 from bgtool.workspace import Workspace
 
 # --------------------------------------------------------------------------------------------
@@ -417,7 +424,8 @@ def gitops_handler(yes: bool) -> Callable[[Workspace], Any]:
             return None
         ui.console.print(f"[bold]{ws.env}[/]: the file says active_color {to.value}, live production is "
                          f"{current}: guarded switch (gate, steps, bake) instead of a plain traffic apply")
-        outcome = Switch(ws, plan_from(ws, to, None, None, None, trigger="apply"), confirmer(yes, ws.env)).run()
+        steps = remaining_steps(ws.config.traffic.steps, current.of(to))
+        outcome = Switch(ws, plan_from(ws, to, steps, None, None, trigger="apply"), confirmer(yes, ws.env)).run()
         message = explain(outcome)
         if not outcome.ok:
             raise BgtoolError(message, hint=f"See 'bgtool history {ws.env}'. The file still says {to.value}: "

@@ -85,6 +85,12 @@ def step_weights(to: Color, steps: Sequence[int]) -> list[Weights]:
     return [Weights.split(Color(to), percent) for percent in validate_steps(steps)]
 
 
+def remaining_steps(steps: Sequence[int], current_share: int) -> list[int]:
+    """The steps still ahead when the new color already has CURRENT_SHARE percent (a switch
+    resumed from a split, e.g. a merged pull request after a crashed switch): never step back."""
+    return [s for s in validate_steps(steps) if s > current_share] or [100]
+
+
 def step_test_color(to: Color, is_last: bool) -> Color:
     """The test listener keeps pointing at the new color while it is being proven; at 100% it
     moves to the old color (the new idle one), exactly what the file will render after the

@@ -11,6 +11,7 @@ from bgtool.weights import (
     Weights,
     health_problems,
     parse_steps,
+    remaining_steps,
     step_test_color,
     step_weights,
 )
@@ -77,3 +78,10 @@ def test_unhealthy_or_missing_targets_are_problems() -> None:
     assert health_problems(HealthSample({}, []), min_healthy=0) == ["0 healthy targets, need at least 1"]
     assert health_problems(HealthSample({"i-1": "healthy"}, []), min_healthy=2) == [
         "1 healthy targets, need at least 2"]
+
+
+def test_a_resumed_switch_never_steps_back() -> None:
+    assert remaining_steps([10, 50, 100], 0) == [10, 50, 100]
+    assert remaining_steps([10, 50, 100], 50) == [100]
+    assert remaining_steps([10, 50, 100], 30) == [50, 100]
+    assert remaining_steps([10, 50, 100], 100) == [100]
