@@ -19,9 +19,10 @@ from bgtool.config import Color, ColorSettings
 from bgtool.errors import BgtoolError
 from bgtool.history import History, Record
 from bgtool.layers import LayerPlan, apply_plan, plan_layer
-from bgtool.live import ColorLive, color_live, find_alb, listener_weights, target_group_arns
+from bgtool.live import ColorLive, color_live, target_group_arns
 from bgtool.lock import OperationLock
 from bgtool.render import color_vars
+from bgtool.traffic import live_weights
 from bgtool.workspace import Workspace
 
 Approver = Callable[[LayerPlan], bool]
@@ -69,13 +70,8 @@ class DeployResult:
 
 def production_weight(ws: Workspace, color: Color) -> int:
     """The live weight of COLOR on the production listener (0 when nothing is applied yet)."""
-    alb = find_alb(ws.aws, ws.config)
-    if alb is None:
-        return 0
-    for lw in listener_weights(ws.aws, alb["LoadBalancerArn"], target_group_arns(ws.aws, ws.config)):
-        if lw.port == ws.config.listeners.production_port:
-            return lw.weights.get(color.value, 0)
-    return 0
+    weights = live_weights(ws.aws, ws.config)
+    return weights.of(color) if weights else 0
 
 
 def refuse_live(ws: Workspace, color: Color, action: str) -> None:
@@ -127,8 +123,8 @@ def wait_for_color(ws: Workspace, color: Color, timeout: float, version: str | N
     started = time.monotonic()
     with ui.console.status(f"waiting for {color.value}") as spinner:
         last = ""
+        tg = target_group_arns(ws.aws, ws.config).get(color.value)  # fixed while the group rolls
         while True:
-            tg = target_group_arns(ws.aws, ws.config).get(color.value)
             live = color_live(ws.aws, ws.config, ws.env, color, tg)
             done, text = ready(live, desired, version)
             elapsed = time.monotonic() - started
