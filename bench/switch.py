@@ -34,11 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bgtool import embedded  # noqa: E402
-from bgtool.aws import EMBEDDED_CREDENTIALS, Aws  # noqa: E402
-from bgtool.config import load_environment  # noqa: E402
-from bgtool.traffic import production_listeners  # noqa: E402
-from bgtool.workspace import Workspace  # noqa: E402
+from bgtool.aws.session import EMBEDDED_CREDENTIALS, Aws  # noqa: E402
+from bgtool.config.schema import load_environment  # noqa: E402
+from bgtool.embedded import server as embedded  # noqa: E402
+from bgtool.release.traffic import production_listeners  # noqa: E402
+from bgtool.terraform.workspace import Workspace  # noqa: E402
 
 BGTOOL = str(Path(sys.executable).with_name("bgtool"))
 SIZES = {"small": ("bsmall", 41, 2, 4), "big": ("bbig", 42, 24, 30)}

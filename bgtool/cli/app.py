@@ -13,7 +13,7 @@ import click
 import typer
 from rich.text import Text
 
-from bgtool import ui
+from bgtool.cli import ui
 from bgtool.errors import BgtoolError
 
 EXIT_CODES = """Exit codes: 0 success; 1 failure (invalid input, gate failed, switch rolled back, Terraform or

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
-from bgtool import ui
-from bgtool.changed import changed_environments
+from bgtool.cli import ui
 from bgtool.cli.app import app
-from bgtool.config import list_environments
+from bgtool.cli.reports import drift_markdown
+from bgtool.config.changed import changed_environments
+from bgtool.config.project import find_root
+from bgtool.config.schema import list_environments
 from bgtool.drift.collect import Checker
 from bgtool.drift.model import DriftReport
 from bgtool.errors import BgtoolError
-from bgtool.project import find_root
-from bgtool.reports import drift_markdown
 
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout (docs/drift-json-schema.md).")
 

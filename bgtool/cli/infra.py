@@ -7,15 +7,15 @@ from pathlib import Path
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool import ui
+from bgtool.aws.live import read_live
+from bgtool.cli import ui
 from bgtool.cli.app import app
+from bgtool.cli.reports import plan_markdown, switch_headline
+from bgtool.config.project import find_root
 from bgtool.errors import BgtoolError
-from bgtool.layers import LayerPlan, apply_layers, plan_layers, select_layers
-from bgtool.live import read_live
-from bgtool.project import find_root
-from bgtool.reports import plan_markdown, switch_headline
-from bgtool.switch import gitops_handler
-from bgtool.workspace import Workspace
+from bgtool.release.switch import gitops_handler
+from bgtool.terraform.layers import LayerPlan, apply_layers, plan_layers, select_layers
+from bgtool.terraform.workspace import Workspace
 
 ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from bgtool import embedded, ui
+from bgtool.cli import ui
 from bgtool.cli.app import app
-from bgtool.project import find_root
+from bgtool.config.project import find_root
+from bgtool.embedded import server as embedded
 
 local_app = typer.Typer(help="Start, stop or inspect the embedded AWS (a moto server on 127.0.0.1).",
                         no_args_is_help=True)

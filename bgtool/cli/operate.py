@@ -5,20 +5,20 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from bgtool import ui
+from bgtool.aws.live import read_live
+from bgtool.cli import ui
 from bgtool.cli.app import app
-from bgtool.config import Color
-from bgtool.deploy import Approver, deploy, refuse_live
+from bgtool.config.project import find_root
+from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.gate import GateReport, run_gate
-from bgtool.history import History, Record
-from bgtool.layers import LayerPlan
-from bgtool.live import read_live
-from bgtool.lock import OperationLock
-from bgtool.project import find_root
-from bgtool.retire import last_switch, retire
-from bgtool.status import build_status, print_status
-from bgtool.workspace import Workspace
+from bgtool.release.deploy import Approver, deploy, refuse_live
+from bgtool.release.gate import GateReport, run_gate
+from bgtool.release.history import History, Record
+from bgtool.release.lock import OperationLock
+from bgtool.release.retire import last_switch, retire
+from bgtool.release.status import build_status, print_status
+from bgtool.terraform.layers import LayerPlan
+from bgtool.terraform.workspace import Workspace
 
 ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")

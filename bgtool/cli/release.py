@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from bgtool import ui
+from bgtool.cli import ui
 from bgtool.cli.app import app
-from bgtool.config import Color
+from bgtool.config.project import find_root
+from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.project import find_root
-from bgtool.rollback import RollbackOptions, run_rollback
-from bgtool.switch import Switch, already_live, confirmer, explain, plan_from
-from bgtool.weights import parse_steps
-from bgtool.workspace import Workspace
+from bgtool.release.rollback import RollbackOptions, run_rollback
+from bgtool.release.switch import Switch, already_live, confirmer, explain, plan_from
+from bgtool.release.weights import parse_steps
+from bgtool.terraform.workspace import Workspace
 
 ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")

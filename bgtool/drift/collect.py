@@ -19,17 +19,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool import parity
-from bgtool.config import Color
+from bgtool.aws.live import find_alb, listener_weights, target_group_arns
+from bgtool.config.schema import Color
 from bgtool.drift import diff
 from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
 from bgtool.errors import BgtoolError
-from bgtool.layers import UPSTREAM
-from bgtool.live import find_alb, listener_weights, target_group_arns
-from bgtool.lock import OperationLock
-from bgtool.render import LAYERS, render_layer
+from bgtool.release.lock import OperationLock
+from bgtool.render import parity
+from bgtool.render.templates import LAYERS, render_layer
+from bgtool.terraform.layers import UPSTREAM
 from bgtool.terraform.runner import TerraformError
-from bgtool.workspace import Workspace
+from bgtool.terraform.workspace import Workspace
 
 REFRESH_PLAN = "bgtool-drift-refresh.tfplan"
 CONFIG_PLAN = "bgtool-drift.tfplan"

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bgtool.config import Color
+from bgtool.aws.live import ListenerWeights
+from bgtool.config.schema import Color
 from bgtool.drift.model import (
     ACTIVE_COLOR,
     CHANGED,
@@ -19,8 +20,7 @@ from bgtool.drift.model import (
     AttributeChange,
     DriftItem,
 )
-from bgtool.live import ListenerWeights
-from bgtool.lock import LockInfo
+from bgtool.release.lock import LockInfo
 
 # Attributes that only echo others (tags_all repeats tags plus provider default tags).
 _ECHOES = {"tags_all": "tags"}

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bgtool import embedded
-from bgtool.aws import Aws
-from bgtool.config import load_environment
+from bgtool.aws.session import Aws
+from bgtool.config.schema import load_environment
+from bgtool.embedded import server as embedded
 from tests.helpers import copy_project
 
 BGTOOL = str(Path(sys.executable).with_name("bgtool"))

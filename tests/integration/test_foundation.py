@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bgtool import embedded
-from bgtool.live import read_live
+from bgtool.aws.live import read_live
+from bgtool.embedded import server as embedded
 from tests.helpers import edit_yaml
 from tests.integration.conftest import Project
 

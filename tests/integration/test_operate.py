@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bgtool.aws import Aws
-from bgtool.config import Environment, load_environment
-from bgtool.history import History, Record
-from bgtool.lock import OperationLock
+from bgtool.aws.session import Aws
+from bgtool.config.schema import Environment, load_environment
+from bgtool.release.history import History, Record
+from bgtool.release.lock import OperationLock
 from tests.integration.conftest import Project, add_environment
 
 ENV = "ops"

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from bgtool.aws import Aws
-from bgtool.config import Color, load_environment
-from bgtool.history import History
-from bgtool.live import color_live, target_group_arns
-from bgtool.traffic import live_weights
-from bgtool.weights import Weights
+from bgtool.aws.live import color_live, target_group_arns
+from bgtool.aws.session import Aws
+from bgtool.config.schema import Color, load_environment
+from bgtool.release.history import History
+from bgtool.release.traffic import live_weights
+from bgtool.release.weights import Weights
 from tests.helpers import edit_yaml
 from tests.integration.conftest import BGTOOL, Project, add_environment
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bgtool.changed import Changed, classify
 from bgtool.cli.app import main
+from bgtool.config.changed import Changed, classify
 
 
 def git(root: Path, *args: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bgtool.config import Color, load_environment
+from bgtool.config.schema import Color, load_environment
 from bgtool.errors import ConfigError
 from tests.helpers import copy_project, edit_yaml
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bgtool.config import Color
+from bgtool.aws.live import ListenerWeights
+from bgtool.cli.reports import drift_markdown
+from bgtool.config.schema import Color
 from bgtool.drift import diff
 from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
-from bgtool.live import ListenerWeights
-from bgtool.lock import LockInfo
-from bgtool.reports import drift_markdown
+from bgtool.release.lock import LockInfo
 
 LISTENER = "module.traffic.aws_lb_listener.production"
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2"
@@ -163,11 +163,11 @@ def test_markdown_has_headline_tables_and_reconcile_commands() -> None:
 
 
 def test_plan_markdown_with_switch_headline() -> None:
-    from bgtool.config import load_environment
-    from bgtool.layers import LayerPlan
-    from bgtool.live import ColorLive, LiveState, TargetHealth
-    from bgtool.reports import plan_markdown, switch_headline
+    from bgtool.aws.live import ColorLive, LiveState, TargetHealth
+    from bgtool.cli.reports import plan_markdown, switch_headline
+    from bgtool.config.schema import load_environment
     from bgtool.terraform.events import ResourceChange
+    from bgtool.terraform.layers import LayerPlan
     from tests.helpers import REPO
 
     config = load_environment(REPO, "local").config.model_copy(update={"active_color": Color.GREEN})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bgtool.parity import layer_differences, normalize_layer_text
+from bgtool.render.parity import layer_differences, normalize_layer_text
 
 
 def layer(color: str, extra: str = "", keys: str = '"app_version": "1", "desired": 2') -> dict[str, str]:
@@ -36,8 +36,8 @@ def test_normalize_keeps_words_containing_a_color() -> None:
 
 
 def test_the_real_templates_render_blue_and_green_in_parity(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from bgtool.config import load_environment
-    from bgtool.render import render_layer
+    from bgtool.config.schema import load_environment
+    from bgtool.render.templates import render_layer
     from tests.helpers import copy_project
 
     root = copy_project(tmp_path)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bgtool import envfile
-from bgtool.config import Color, load_environment
+from bgtool.config import envfile
+from bgtool.config.schema import Color, load_environment
 from bgtool.errors import ConfigError
 from tests.helpers import copy_project
 

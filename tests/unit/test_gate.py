@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bgtool.config import Color, Environment, GateSettings, HostChecks, SmokeCheck, load_environment
-from bgtool.gate import Check, GateReport, _host_verdict, _junit_results, evaluate, smoke_verdict
-from bgtool.live import ColorLive, TargetHealth
+from bgtool.aws.live import ColorLive, TargetHealth
+from bgtool.config.schema import Color, Environment, GateSettings, HostChecks, SmokeCheck, load_environment
+from bgtool.release.gate import Check, GateReport, _host_verdict, _junit_results, evaluate, smoke_verdict
 from tests.helpers import REPO
 
 ALARMS = ["app-green-5xx", "app-green-latency", "app-green-unhealthy-hosts"]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bgtool.aws import Aws
-from bgtool.config import load_environment
-from bgtool.history import History, Record
-from bgtool.lock import LockHeld, OperationLock
+from bgtool.aws.session import Aws
+from bgtool.config.schema import load_environment
+from bgtool.release.history import History, Record
+from bgtool.release.lock import LockHeld, OperationLock
 from tests.helpers import copy_project, edit_yaml
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bgtool.config import load_environment
-from bgtool.deploy import ready
-from bgtool.history import Record
-from bgtool.live import ColorLive, TargetHealth
-from bgtool.lock import LockInfo
-from bgtool.retire import retention_left, retire_allowed_at
-from bgtool.status import lock_doc, retention_doc
+from bgtool.aws.live import ColorLive, TargetHealth
+from bgtool.config.schema import load_environment
+from bgtool.release.deploy import ready
+from bgtool.release.history import Record
+from bgtool.release.lock import LockInfo
+from bgtool.release.retire import retention_left, retire_allowed_at
+from bgtool.release.status import lock_doc, retention_doc
 from tests.helpers import REPO
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bgtool.config import Color, load_environment
-from bgtool.render import (
+from bgtool.config.schema import Color, load_environment
+from bgtool.render.templates import (
     LAYER_FILES,
     LAYERS,
     color_vars,

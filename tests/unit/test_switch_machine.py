@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bgtool.config import Color
-from bgtool.rollback import rollback_target
-from bgtool.switch import Phase, State, next_phase
+from bgtool.config.schema import Color
+from bgtool.release.rollback import rollback_target
+from bgtool.release.switch import Phase, State, next_phase
 
 
 def _walk(n_steps: int, fail_at: str | None = None, off_old: bool = False) -> list[str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bgtool.config import Color
+from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.weights import (
+from bgtool.release.weights import (
     HealthSample,
     Weights,
     health_problems,

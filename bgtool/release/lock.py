@@ -19,11 +19,11 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from bgtool.aws import Aws
-from bgtool.config import Environment
+from bgtool.aws.session import Aws
+from bgtool.config.project import state_dir
+from bgtool.config.schema import Environment
 from bgtool.errors import BgtoolError
-from bgtool.history import actor, now
-from bgtool.project import state_dir
+from bgtool.release.history import actor, now
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bgtool.cli.ui import TerraformProgress
 from bgtool.errors import BgtoolError
-from bgtool.render import LAYERS
+from bgtool.render.templates import LAYERS
 from bgtool.terraform.events import ResourceChange
 from bgtool.terraform.runner import TerraformError
-from bgtool.ui import TerraformProgress
-from bgtool.workspace import Workspace
+from bgtool.terraform.workspace import Workspace
 
 UPSTREAM = {"base": (), "blue": ("base",), "green": ("base",), "traffic": ("base",)}
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bgtool.config import Environment
+from bgtool.aws.live import LiveState
+from bgtool.config.schema import Environment
 from bgtool.drift.model import DriftReport, EnvReport
-from bgtool.layers import LayerPlan
-from bgtool.live import LiveState
+from bgtool.terraform.layers import LayerPlan
 
 _MARK = {"clean": "✅", "drift": "⚠️", "error": "❌"}
 

@@ -18,16 +18,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool import envfile, ui
-from bgtool.config import Color
+from bgtool.aws.live import color_live, target_group_arns
+from bgtool.cli import ui
+from bgtool.cli.ui import TerraformProgress
+from bgtool.config import envfile
+from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.history import History, Record
-from bgtool.live import color_live, target_group_arns
-from bgtool.lock import OperationLock
-from bgtool.traffic import Flip, apply_weights, describe_live, flip_listener, live_weights
-from bgtool.ui import TerraformProgress
-from bgtool.weights import Weights
-from bgtool.workspace import Workspace
+from bgtool.release.history import History, Record
+from bgtool.release.lock import OperationLock
+from bgtool.release.traffic import Flip, apply_weights, describe_live, flip_listener, live_weights
+from bgtool.release.weights import Weights
+from bgtool.terraform.workspace import Workspace
 
 
 def rollback_target(file_active: Color, live: Color | None, last_switch_failed: bool) -> tuple[Color | None, str]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bgtool import ui
-from bgtool.config import Color, Environment
-from bgtool.history import Record
-from bgtool.live import LiveState
-from bgtool.lock import LockInfo
-from bgtool.retire import retention_left, retire_allowed_at
+from bgtool.aws.live import LiveState
+from bgtool.cli import ui
+from bgtool.config.schema import Color, Environment
+from bgtool.release.history import Record
+from bgtool.release.lock import LockInfo
+from bgtool.release.retire import retention_left, retire_allowed_at
 
 
 def build_status(

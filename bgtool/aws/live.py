@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bgtool.aws import Aws
-from bgtool.config import Color, Environment
+from bgtool.aws.session import Aws
+from bgtool.config.schema import Color, Environment
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool.aws import Aws
-from bgtool.config import Environment
+from bgtool.aws.session import Aws
+from bgtool.config.schema import Environment
 from bgtool.errors import BgtoolError
 
 

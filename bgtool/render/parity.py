@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from bgtool.config import Color
+from bgtool.config.schema import Color
 
 VALUES_FILE = "terraform.tfvars.json"
 

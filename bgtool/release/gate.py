@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bgtool.config import Color, Environment, HostChecks, SmokeCheck
+from bgtool.aws.live import ColorLive, color_live, find_alb, listener_weights, target_group_arns
+from bgtool.config.schema import Color, Environment, HostChecks, SmokeCheck
 from bgtool.errors import BgtoolError
-from bgtool.live import ColorLive, color_live, find_alb, listener_weights, target_group_arns
-from bgtool.workspace import Workspace
+from bgtool.terraform.workspace import Workspace
 
 HOST_CHECK_TIMEOUT = 600
 

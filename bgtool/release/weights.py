@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bgtool.config import Color
+from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 
 

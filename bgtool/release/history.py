@@ -17,9 +17,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bgtool.aws import Aws
-from bgtool.config import Environment
-from bgtool.project import state_dir
+from bgtool.aws.session import Aws
+from bgtool.config.project import state_dir
+from bgtool.config.schema import Environment
 
 CI_ACTOR_VARIABLES = ("BGTOOL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CI_ACTOR")
 

@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment as JinjaEnvironment
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 
-from bgtool.config import Color, Environment, LoadedEnvironment
+from bgtool.config.schema import Color, Environment, LoadedEnvironment
 from bgtool.errors import BgtoolError
 
 LAYERS: tuple[str, ...] = ("base", "blue", "green", "traffic")

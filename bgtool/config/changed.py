@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bgtool.config import ENV_NAME, list_environments
+from bgtool.config.schema import ENV_NAME, list_environments
 from bgtool.errors import BgtoolError
 
 SHARED_PREFIXES = ("templates/", "modules/", "bgtool/")

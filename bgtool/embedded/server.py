@@ -19,8 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bgtool.config.project import state_dir
 from bgtool.errors import BgtoolError
-from bgtool.project import state_dir
 
 DEFAULT_PORT = 5000
 

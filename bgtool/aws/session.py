@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
-from bgtool.config import Environment
+from bgtool.config.schema import Environment
 
 EMBEDDED_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bgtool", "AWS_SECRET_ACCESS_KEY": "bgtool"}
 

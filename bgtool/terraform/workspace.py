@@ -10,11 +10,11 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from bgtool.aws import Aws, terraform_env
-from bgtool.config import LoadedEnvironment, load_environment
-from bgtool.project import state_dir
-from bgtool.render import LAYERS, render_environment
-from bgtool.state_backend import ensure_backend
+from bgtool.aws.session import Aws, terraform_env
+from bgtool.config.project import state_dir
+from bgtool.config.schema import LoadedEnvironment, load_environment
+from bgtool.render.templates import LAYERS, render_environment
+from bgtool.terraform.backend import ensure_backend
 from bgtool.terraform.cliconfig import resolve_mirror, write_cli_config
 from bgtool.terraform.runner import EventSink, Terraform, check_version
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bgtool import envfile
-from bgtool.config import Color
-from bgtool.deploy import Approver, ColorApply, Declined, apply_color, refuse_live, wait_for_color
+from bgtool.config import envfile
+from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.history import History, Record
-from bgtool.lock import OperationLock
-from bgtool.workspace import Workspace
+from bgtool.release.deploy import Approver, ColorApply, Declined, apply_color, refuse_live, wait_for_color
+from bgtool.release.history import History, Record
+from bgtool.release.lock import OperationLock
+from bgtool.terraform.workspace import Workspace
 
 SWITCHING_OPERATIONS = ("switch", "rollback")
 

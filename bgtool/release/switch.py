@@ -22,15 +22,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool import envfile, ui
-from bgtool.config import Color
+from bgtool.aws.live import color_live, target_group_arns
+from bgtool.cli import ui
+from bgtool.cli.ui import TerraformProgress
+from bgtool.config import envfile
+from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.history import History, Record
-from bgtool.live import color_live, target_group_arns
-from bgtool.lock import OperationLock
-from bgtool.traffic import apply_weights, describe_live, live_weights
-from bgtool.ui import TerraformProgress
-from bgtool.weights import (
+from bgtool.release.history import History, Record
+from bgtool.release.lock import OperationLock
+from bgtool.release.traffic import apply_weights, describe_live, live_weights
+from bgtool.release.weights import (
     HealthSample,
     Weights,
     health_problems,
@@ -38,7 +39,7 @@ from bgtool.weights import (
     step_test_color,
     step_weights,
 )
-from bgtool.workspace import Workspace
+from bgtool.terraform.workspace import Workspace
 
 # --------------------------------------------------------------------------------------------
 # The state machine (pure)
@@ -257,7 +258,7 @@ class Switch:
                          f"{to.value} runs {settings.version}; live {current}")
 
     def _gate(self, phase: Phase) -> None:
-        from bgtool.gate import run_gate  # the gate pulls in HTTP and testinfra helpers
+        from bgtool.release.gate import run_gate  # the gate pulls in HTTP and testinfra helpers
 
         report = run_gate(self.ws, self.plan.to)
         self.gate_report = report
@@ -415,7 +416,7 @@ def gitops_handler(yes: bool) -> Callable[[Workspace], Any]:
     production weights (a merged pull request), perform the guarded switch instead of a plain
     traffic apply. On a fresh environment (no listener yet), or when they agree, return None and
     let the traffic layer be applied as usual."""
-    from bgtool.layers import LayerResult
+    from bgtool.terraform.layers import LayerResult
 
     def handle(ws: Workspace) -> LayerResult | None:
         current = live_weights(ws.aws, ws.config)

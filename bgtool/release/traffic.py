@@ -19,14 +19,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bgtool.aws import Aws
-from bgtool.config import Color, Environment
+from bgtool.aws.live import ListenerWeights, find_alb, listener_weights, target_group_arns
+from bgtool.aws.session import Aws
+from bgtool.config.schema import Color, Environment
 from bgtool.errors import BgtoolError
-from bgtool.live import ListenerWeights, find_alb, listener_weights, target_group_arns
-from bgtool.render import traffic_vars
+from bgtool.release.weights import Weights
+from bgtool.render.templates import traffic_vars
 from bgtool.terraform.runner import EventSink, RunResult
-from bgtool.weights import Weights
-from bgtool.workspace import Workspace
+from bgtool.terraform.workspace import Workspace
 
 # A plan by someone else (the nightly drift check) briefly holds the traffic state lock; a switch
 # step waits for it rather than failing and rolling back for nothing.

@@ -18,7 +18,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from bgtool.config import Color, Environment, LoadedEnvironment, load_environment
+from bgtool.config.schema import Color, Environment, LoadedEnvironment, load_environment
 from bgtool.errors import BgtoolError
 
 _PLAIN_END = re.compile(r"\s+#|\s*$")

@@ -14,16 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bgtool import envfile, ui
-from bgtool.config import Color, ColorSettings
+from bgtool.aws.live import ColorLive, color_live, target_group_arns
+from bgtool.cli import ui
+from bgtool.config import envfile
+from bgtool.config.schema import Color, ColorSettings
 from bgtool.errors import BgtoolError
-from bgtool.history import History, Record
-from bgtool.layers import LayerPlan, apply_plan, plan_layer
-from bgtool.live import ColorLive, color_live, target_group_arns
-from bgtool.lock import OperationLock
-from bgtool.render import color_vars
-from bgtool.traffic import live_weights
-from bgtool.workspace import Workspace
+from bgtool.release.history import History, Record
+from bgtool.release.lock import OperationLock
+from bgtool.release.traffic import live_weights
+from bgtool.render.templates import color_vars
+from bgtool.terraform.layers import LayerPlan, apply_plan, plan_layer
+from bgtool.terraform.workspace import Workspace
 
 Approver = Callable[[LayerPlan], bool]
 MAX_POLL_SECONDS = 5.0

@@ -1,0 +1,1 @@
+"""Stage 5, release orchestration: gate, deploy, the switch state machine, rollback, retire, locks, history."""
