@@ -10,42 +10,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bgtool.aws.live import read_live
 from bgtool.cli import ui
 from bgtool.cli.app import app
+from bgtool.cli.common import ENV, JSON, YES, confirmer, open_workspace, plan_approver, print_plan
 from bgtool.cli.reports import plan_markdown, switch_headline
-from bgtool.config.project import find_root
-from bgtool.errors import BgtoolError
 from bgtool.release.switch import gitops_handler
 from bgtool.terraform.layers import LayerPlan, apply_layers, plan_layers, select_layers
 from bgtool.terraform.workspace import Workspace
 
-ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
-JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")
 LAYER = typer.Option(None, "--layer", "-l", help="Only this layer (repeatable): base, blue, green, traffic.")
-YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (automation).")
 
 
 @app.command()
 def render(env: str = ENV, as_json: bool = JSON) -> int:
     """Render build/ENV/{base,blue,green,traffic}/ from the templates. Exit 0, or 1 on bad input."""
     ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     dirs = ws.render()
     for layer, path in dirs.items():
         ui.console.print(f"rendered {layer:8} {path}")
     if as_json:
         ui.emit_json({"env": env, "layers": {k: str(v) for k, v in dirs.items()}})
     return 0
-
-
-def _print_plan(plans: list[LayerPlan]) -> None:
-    for p in plans:
-        if p.status in ("blocked", "error"):
-            ui.console.print(f"[bold]{p.layer}[/]: [yellow]{p.status}[/] {p.error}")
-            continue
-        word = f"{p.add} to add, {p.change} to change, {p.destroy} to destroy"
-        word = "no changes" if p.status == "no-changes" else word
-        ui.console.print(f"[bold]{p.layer}[/]: {word}")
-        for r in p.resources:
-            ui.console.print(f"    {r.action:8} {r.address}", markup=False)
 
 
 @app.command()
@@ -62,9 +46,9 @@ def plan(
     differs from the live weights. Exit 0 nothing to do; 2 changes pending; 1 error.
     """
     ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     plans = plan_layers(ws, select_layers(layer))
-    _print_plan(plans)
+    print_plan(plans)
     failed = [p for p in plans if p.status == "error"]
     if markdown:
         _write_plan_markdown(ws, plans, markdown)
@@ -88,21 +72,6 @@ def _write_plan_markdown(ws: Workspace, plans: list[LayerPlan], path: Path) -> N
     ui.console.print(f"plan summary written to {path}")
 
 
-def _approver(yes: bool, env: str):  # type: ignore[no-untyped-def]
-    def approve(p: LayerPlan) -> bool:
-        _print_plan([p])
-        if yes:
-            return True
-        if not ui.interactive():
-            raise BgtoolError(
-                f"layer {p.layer} has changes and there is no terminal to confirm them on",
-                hint=f"Review 'bgtool plan {env}', then run 'bgtool apply {env} --yes'.",
-            )
-        return ui.confirm(f"Apply these changes to {env}/{p.layer}?")
-
-    return approve
-
-
 @app.command()
 def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_json: bool = JSON) -> int:
     """Apply base, then blue and green, then traffic; each layer's plan is shown first.
@@ -111,11 +80,12 @@ def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_j
     applied and the command that resumes).
     """
     ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     created = ws.prepare()
     for what in created:
         ui.console.print(f"created state backend {what}")
-    results = apply_layers(ws, select_layers(layer), _approver(yes, env), traffic_handler=gitops_handler(yes))
+    results = apply_layers(ws, select_layers(layer), plan_approver(yes, f"bgtool apply {env}", env),
+                           traffic_handler=gitops_handler(confirmer(yes, f"bgtool apply {env}")))
     ui.table(f"{env}: apply", ["layer", "result", "add", "change", "destroy"],
              [[r.layer, r.status, r.add, r.change, r.destroy] for r in results])
     if as_json:

@@ -8,21 +8,16 @@ from rich.table import Table
 from bgtool.aws.live import read_live
 from bgtool.cli import ui
 from bgtool.cli.app import app
-from bgtool.config.project import find_root
+from bgtool.cli.common import ENV, JSON, YES, open_workspace, plan_approver, refuse_without_terminal
+from bgtool.cli.status_view import print_status
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.release.deploy import Approver, deploy, refuse_live
+from bgtool.release.deploy import deploy, refuse_live
 from bgtool.release.gate import GateReport, run_gate
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
 from bgtool.release.retire import last_switch, retire
-from bgtool.release.status import build_status, print_status
-from bgtool.terraform.layers import LayerPlan
-from bgtool.terraform.workspace import Workspace
-
-ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
-JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")
-YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (automation).")
+from bgtool.release.status import build_status
 
 
 @app.command()
@@ -33,7 +28,7 @@ def status(env: str = ENV, as_json: bool = JSON) -> int:
     Exit 0 (also when the file and the live weights disagree: that is reported, not an error).
     """
     ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     lock = OperationLock(ws.root, env, ws.config, ws.aws).current()
     switched = last_switch(History(ws.root, env, ws.config, ws.aws))
     doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env), lock=lock, last_switch=switched)
@@ -54,7 +49,7 @@ def verify(
     Exit 0 when every check passes, 1 otherwise.
     """
     ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     target = Color(color) if color else ws.config.idle_color
     report = run_gate(ws, target)
     print_gate(env, report)
@@ -68,22 +63,6 @@ def print_gate(env: str, report: GateReport) -> None:
             [[c.name, "pass" if c.passed else "FAIL", c.evidence] for c in report.checks])
     verdict = "[green]passed[/]" if report.passed else f"[red]failed[/] ({len(report.failures())} failing)"
     ui.console.print(f"gate {verdict}")
-
-
-def _approver(yes: bool, env: str, command: str) -> Approver:
-    def approve(plan: LayerPlan) -> bool:
-        ui.console.print(f"[bold]{plan.layer}[/]: {plan.add} to add, {plan.change} to change, "
-                         f"{plan.destroy} to destroy")
-        for r in plan.resources:
-            ui.console.print(f"    {r.action:8} {r.address}", markup=False)
-        return yes or ui.confirm(f"Apply these changes to {env}/{plan.layer}?")
-
-    if not yes and not ui.interactive():
-        raise BgtoolError(
-            f"{command} changes {env} and there is no terminal to confirm on; nothing was changed",
-            hint=f"Run it from a terminal, or with --yes in automation: 'bgtool {command} {env} ... --yes'.",
-        )
-    return approve
 
 
 @app.command(name="deploy")
@@ -101,10 +80,12 @@ def deploy_command(
     output says what the file says, whether the layer was applied, and how to recover).
     """
     ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     target = Color(color) if color else ws.config.idle_color
     refuse_live(ws, target, "deploy")  # before any prompt: this is never allowed
-    result = deploy(ws, version, _approver(yes, env, "deploy"), color=target, timeout=timeout)
+    refuse_without_terminal(yes, f"bgtool deploy {env} {version}")
+    result = deploy(ws, version, plan_approver(yes, f"bgtool deploy {env} {version}", env), color=target,
+                    timeout=timeout)
     ui.console.print(f"[green]deployed[/] {version} to {result.color} (was {result.previous_version}); "
                      f"{result.live['in_service']} in service, {result.live['healthy_targets']} healthy "
                      f"after {result.waited_seconds:.0f}s. Next: 'bgtool verify {env}', then 'bgtool switch {env}'.")
@@ -125,8 +106,9 @@ def retire_command(
     Never touches the live color; a later deploy scales it back up. Exit 0 retired; 1 refused or failed.
     """
     ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
-    result = retire(ws, _approver(yes, env, "retire"), force=force)
+    ws = open_workspace(env)
+    refuse_without_terminal(yes, f"bgtool retire {env}")
+    result = retire(ws, plan_approver(yes, f"bgtool retire {env}", env), force=force)
     ui.console.print(f"[green]retired[/] {result.color} (version {result.version}): desired 0. "
                      f"'bgtool deploy {env} VERSION' brings it back.")
     if as_json:
@@ -138,7 +120,7 @@ def retire_command(
 def history_command(env: str = ENV, as_json: bool = JSON) -> int:
     """The release records of ENV: deploys, switches, rollbacks, retires, oldest first. Exit 0."""
     ui.set_json_mode(as_json)
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     records = History(ws.root, env, ws.config, ws.aws).read()
     _print_history(env, records)
     if not records:
@@ -172,7 +154,7 @@ def _history_row(r: Record) -> list[str]:
 @app.command(name="unlock")
 def unlock_command(env: str = ENV, yes: bool = YES) -> int:
     """Clear the operation lock a crashed run left behind, after showing its holder. Exit 0 or 1."""
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     lock = OperationLock(ws.root, env, ws.config, ws.aws)
     holder = lock.current()
     if holder is None:

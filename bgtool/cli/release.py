@@ -6,17 +6,12 @@ import typer
 
 from bgtool.cli import ui
 from bgtool.cli.app import app
-from bgtool.config.project import find_root
+from bgtool.cli.common import ENV, JSON, YES, confirmer, open_workspace, refuse_without_terminal
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.release.rollback import RollbackOptions, run_rollback
-from bgtool.release.switch import Switch, already_live, confirmer, explain, plan_from
+from bgtool.release.switch import Switch, already_live, explain, plan_from
 from bgtool.release.weights import parse_steps
-from bgtool.terraform.workspace import Workspace
-
-ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
-JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")
-YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (automation).")
 
 
 def _color(value: str | None) -> Color | None:
@@ -26,13 +21,6 @@ def _color(value: str | None) -> Color | None:
         return Color(value.lower())
     except ValueError:
         raise BgtoolError(f"--to {value!r}: allowed: blue, green") from None
-
-
-def _no_terminal_refusal(yes: bool, command: str) -> None:
-    """Refuse before taking the lock or touching anything: nobody could answer the prompt."""
-    if not yes and not ui.interactive():
-        raise BgtoolError(f"there is no terminal to confirm the {command.split()[1]} on",
-                          hint=f"Run '{command} --yes' in automation.")
 
 
 @app.command()
@@ -52,7 +40,7 @@ def switch(
     """
     ui.set_json_mode(as_json)
     parsed = parse_steps(steps) if steps is not None else None
-    ws = Workspace(find_root(), env)
+    ws = open_workspace(env)
     target = _color(to)
     plan = plan_from(ws, target, parsed, bake, monitor)
     if already_live(ws, plan.to):
@@ -60,8 +48,8 @@ def switch(
         if as_json:
             ui.emit_json({"ok": True, "result": "nothing-to-do", "env": env, "to": plan.to.value})
         return 0
-    _no_terminal_refusal(yes, f"bgtool switch {env}")
-    outcome = Switch(ws, plan, confirmer(yes, env)).run()
+    refuse_without_terminal(yes, f"bgtool switch {env}")
+    outcome = Switch(ws, plan, confirmer(yes, f"bgtool switch {env}")).run()
     style = "green" if outcome.ok else "red"
     ui.console.print(f"[{style}]{explain(outcome)}[/]", soft_wrap=True)
     if as_json:
@@ -84,9 +72,10 @@ def rollback(
     Exit 0 rolled back (or nothing to do); 1 refused or failed.
     """
     ui.set_json_mode(as_json)
-    _no_terminal_refusal(yes, f"bgtool rollback {env}")
-    ws = Workspace(find_root(), env)
-    outcome = run_rollback(ws, RollbackOptions(yes=yes, break_glass=break_glass, force=force))
+    refuse_without_terminal(yes, f"bgtool rollback {env}")
+    ws = open_workspace(env)
+    confirm = confirmer(yes, f"bgtool rollback {env}")
+    outcome = run_rollback(ws, RollbackOptions(confirm, break_glass=break_glass, force=force))
     if outcome.result == "nothing-to-do":
         ui.console.print(f"{env}: nothing to roll back: {outcome.reason}")
     elif outcome.ok:

@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bgtool.terraform.events import Event
+from bgtool import events
 
 # Logs of CI jobs are wider than 80 columns: do not squeeze tables there.
 console = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
@@ -56,54 +56,104 @@ def confirm(question: str) -> bool:
     return answer.strip() == "yes"
 
 
-class TerraformProgress:
-    """Live per-resource progress for one layer's terraform run."""
+class Reporter:
+    """The CLI's sink for progress events (bgtool.events): lines on stderr, plus a live area for what
+    is still running (Terraform resources in flight, a wait) when stderr is a terminal."""
 
-    def __init__(self, layer: str) -> None:
-        self.layer = layer
-        self.in_flight: dict[str, tuple[str, float]] = {}
+    def __init__(self) -> None:
+        self.in_flight: dict[tuple[str, str], tuple[str, float]] = {}
+        self.waiting: dict[str, str] = {}
         self.live: Live | None = None
 
-    def __call__(self, event: Event) -> None:
-        addr, action = event.resource, event.action or ""
-        if action == "read":  # data sources: noise, not progress
-            return
-        if event.kind == "apply_start" and addr:
-            self.in_flight[addr] = (action, time.monotonic())
-        elif event.kind in ("apply_complete", "apply_errored") and addr:
-            _, started = self.in_flight.pop(addr, (action, time.monotonic()))
-            elapsed = event.elapsed if event.elapsed is not None else time.monotonic() - started
-            ok = event.kind == "apply_complete"
-            mark = "[green]✓[/]" if ok else "[red]✗[/]"
-            word = _DONE.get(action, action) if ok else f"{_VERB.get(action, action)} failed"
-            console.print(f"  {mark} [dim]{self.layer}[/] {addr} {word} ({elapsed:.0f}s)")
-        elif event.kind == "diagnostic" and event.raw.get("diagnostic", {}).get("severity") == "warning":
-            console.print(f"  [yellow]warning[/] [dim]{self.layer}[/] {event.message}")
+    def __call__(self, event: object) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
         self._refresh()
 
+    # -- events ---------------------------------------------------------------------------------
+    def _on_Note(self, e: events.Note) -> None:
+        console.print(_NOTE_STYLE[e.level].format(text=escape(e.text)), soft_wrap=True)
+
+    def _on_CheckResult(self, e: events.CheckResult) -> None:
+        mark = "[green]✓[/]" if e.passed else "[red]✗[/]"
+        console.print(f"  {mark} {escape(e.scope)} {escape(e.name)}: {escape(e.evidence)}", soft_wrap=True)
+
+    def _on_StepApplied(self, e: events.StepApplied) -> None:
+        weights = " / ".join(f"{c} {w}" for c, w in e.weights.items())
+        console.print(f"[green]✓[/] step {e.index}/{e.total}: production {weights} ({e.seconds:.1f}s)")
+
+    def _on_Restored(self, e: events.Restored) -> None:
+        if e.ok:
+            console.print(f"[yellow]↩ restored:[/] production 100% on {e.color} {escape(e.detail)}", soft_wrap=True)
+        else:
+            console.print(f"[red]✗ restore to {e.color} failed:[/] {escape(e.detail)}", soft_wrap=True)
+
+    def _on_RecordWritten(self, e: events.RecordWritten) -> None:
+        if e.error:
+            console.print(f"[yellow]warning:[/] the {e.operation} history record could not be written: "
+                          f"{escape(e.error)}", soft_wrap=True)
+
+    def _on_Waiting(self, e: events.Waiting) -> None:
+        text = f"{e.subject}: {e.text} ({e.elapsed:.0f}s)"
+        if not console.is_terminal and self.waiting.get(e.subject, "").split(" (")[0] != text.split(" (")[0]:
+            console.print(f"  {escape(text)}")
+        self.waiting[e.subject] = text
+
+    def _on_WaitOver(self, e: events.WaitOver) -> None:
+        self.waiting.pop(e.subject, None)
+
+    def _on_TerraformActivity(self, e: events.TerraformActivity) -> None:
+        addr, action = e.address, e.action or ""
+        if action == "read":  # data sources: noise, not progress
+            return
+        key = (e.layer, addr or "")
+        if e.kind == "apply_start" and addr:
+            self.in_flight[key] = (action, time.monotonic())
+        elif e.kind in ("apply_complete", "apply_errored") and addr:
+            _, started = self.in_flight.pop(key, (action, time.monotonic()))
+            elapsed = e.elapsed if e.elapsed is not None else time.monotonic() - started
+            ok = e.kind == "apply_complete"
+            mark = "[green]✓[/]" if ok else "[red]✗[/]"
+            word = _DONE.get(action, action) if ok else f"{_VERB.get(action, action)} failed"
+            console.print(f"  {mark} [dim]{e.layer}[/] {addr} {word} ({elapsed:.0f}s)")
+        elif e.kind == "diagnostic" and e.severity == "warning":
+            console.print(f"  [yellow]warning[/] [dim]{e.layer}[/] {escape(e.message)}", soft_wrap=True)
+
+    # -- the live area ----------------------------------------------------------------------------
     def _refresh(self) -> None:
+        if not console.is_terminal:
+            return
+        busy = bool(self.in_flight or self.waiting)
+        if busy and self.live is None:
+            self.live = Live(self._render(), console=console, refresh_per_second=4, transient=True)
+            self.live.start()
+        elif not busy and self.live is not None:
+            self.live.stop()
+            self.live = None
         if self.live is not None:
             self.live.update(self._render())
 
     def _render(self) -> Text:
         now = time.monotonic()
-        lines = [
-            f"  … {self.layer} {addr} {_VERB.get(action, action)} ({now - started:.0f}s)"
-            for addr, (action, started) in self.in_flight.items()
-        ]
+        lines = [f"  … {layer} {addr} {_VERB.get(action, action)} ({now - started:.0f}s)"
+                 for (layer, addr), (action, started) in self.in_flight.items()]
+        lines += [f"  … {text}" for text in self.waiting.values()]
         return Text("\n".join(lines), style="cyan")
 
-    @contextmanager
-    def shown(self):  # type: ignore[no-untyped-def]
-        if not console.is_terminal:
-            yield self
-            return
-        with Live(self._render(), console=console, refresh_per_second=4, transient=True) as live:
-            self.live = live
-            try:
-                yield self
-            finally:
-                self.live = None
+    def close(self) -> None:
+        self.in_flight.clear()
+        self.waiting.clear()
+        self._refresh()
+
+
+_NOTE_STYLE = {
+    "info": "{text}",
+    "ok": "[green]✓[/] {text}",
+    "warn": "[yellow]![/] {text}",
+    "error": "[red]✗[/] {text}",
+    "detail": "  [dim]{text}[/]",
+}
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bgtool.aws.live import ColorLive, color_live, target_group_arns
-from bgtool.cli import ui
 from bgtool.config import envfile
 from bgtool.config.schema import Color, ColorSettings
 from bgtool.errors import BgtoolError
+from bgtool.events import Waiting, WaitOver
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
 from bgtool.release.traffic import live_weights
@@ -122,22 +122,20 @@ def wait_for_color(ws: Workspace, color: Color, timeout: float, version: str | N
     desired = int(color_vars(ws.config, color)["desired"])  # type: ignore[call-overload]
     poll = min(ws.config.traffic.poll_seconds, MAX_POLL_SECONDS)
     started = time.monotonic()
-    with ui.console.status(f"waiting for {color.value}") as spinner:
-        last = ""
-        tg = target_group_arns(ws.aws, ws.config).get(color.value)  # fixed while the group rolls
+    tg = target_group_arns(ws.aws, ws.config).get(color.value)  # fixed while the group rolls
+    try:
         while True:
             live = color_live(ws.aws, ws.config, ws.env, color, tg)
             done, text = ready(live, desired, version)
             elapsed = time.monotonic() - started
-            spinner.update(f"{color.value}: {text} ({elapsed:.0f}s)")
-            if text != last and not ui.console.is_terminal:
-                ui.console.print(f"  {color.value}: {text} ({elapsed:.0f}s)")
-            last = text
+            ws.emit(Waiting(color.value, text, elapsed))
             if done:
                 return live, elapsed
             if elapsed >= timeout:
                 raise BgtoolError(f"{color.value} did not become ready within {timeout:.0f}s: {text}")
             time.sleep(poll)
+    finally:
+        ws.emit(WaitOver(color.value))
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,11 +19,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bgtool.aws.live import color_live, target_group_arns
-from bgtool.cli import ui
-from bgtool.cli.ui import TerraformProgress
 from bgtool.config import envfile
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
+from bgtool.events import Confirm, Note, Question, RecordWritten
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
 from bgtool.release.traffic import Flip, apply_weights, describe_live, flip_listener, live_weights
@@ -62,7 +61,7 @@ class RollbackOutcome:
 
 @dataclass(frozen=True)
 class RollbackOptions:
-    yes: bool = False
+    confirm: Confirm
     break_glass: bool = False
     force: bool = False
 
@@ -91,7 +90,7 @@ def _rollback(ws: Workspace, opts: RollbackOptions) -> RollbackOutcome:
     live = current.live_color
     out.from_color = live.value if live else "split"
     target, why = rollback_target(ws.config.active_color, live, _last_switch_failed(history))
-    ui.console.print(f"{ws.env}: live production {current}; file active_color {ws.config.active_color.value}; {why}")
+    ws.emit(Note(f"{ws.env}: live production {current}; file active_color {ws.config.active_color.value}; {why}"))
     if target is None:
         out.result, out.reason = "nothing-to-do", why
         return out
@@ -112,13 +111,13 @@ def _check_target(ws: Workspace, target: Color, opts: RollbackOptions, history: 
     if live.healthy_targets == 0:
         problems.append(f"{target.value} has no healthy targets ({len(live.targets)} registered)")
     if not problems:
-        ui.console.print(f"[green]✓[/] {target.value}: {live.healthy_targets}/{len(live.targets)} targets healthy")
+        ws.emit(Note(f"{target.value}: {live.healthy_targets}/{len(live.targets)} targets healthy", "ok"))
         return
     if opts.force:
-        ui.console.print(f"[yellow]--force:[/] going on although {'; '.join(problems)}")
+        ws.emit(Note(f"--force: going on although {'; '.join(problems)}", "warn"))
         return
     reason = "; ".join(problems)
-    _append(history, Record(operation="rollback", result="refused", from_color=out.from_color,
+    _append(ws, history, Record(operation="rollback", result="refused", from_color=out.from_color,
                             to_color=target.value, versions=_versions(ws), reason=reason))
     raise BgtoolError(f"rollback to {target.value} refused: {reason}",
                       hint=f"Fix or redeploy {target.value}, or run 'bgtool rollback {ws.env} --force' "
@@ -126,13 +125,9 @@ def _check_target(ws: Workspace, target: Color, opts: RollbackOptions, history: 
 
 
 def _confirm(ws: Workspace, target: Color, current: Weights, opts: RollbackOptions) -> None:
-    if opts.yes:
-        return
-    if not ui.interactive():
-        raise BgtoolError("there is no terminal to confirm the rollback on",
-                          hint=f"Run 'bgtool rollback {ws.env} --yes' in automation.")
     how = "direct listener flip, then terraform" if opts.break_glass else "terraform apply of layer traffic"
-    if not ui.confirm(f"Move production traffic of {ws.env} from {current} to 100% {target.value} ({how})?"):
+    if not opts.confirm(Question(f"Move production traffic of {ws.env} from {current} to 100% {target.value} "
+                                 f"({how})?")):
         raise BgtoolError("rollback declined: nothing was changed")
 
 
@@ -142,21 +137,19 @@ def _move(ws: Workspace, target: Color, opts: RollbackOptions, history: History,
     if opts.break_glass:
         flip = flip_listener(ws.aws, ws.config, target)
         out.flip = flip.to_dict()
-        ui.console.print(f"[bold]break glass:[/] production listener flipped to 100% {target.value} in "
-                         f"{flip.flip_seconds * 1000:.0f} ms (lookups {flip.lookup_seconds * 1000:.0f} ms)")
-    progress = TerraformProgress("traffic")
+        ws.emit(Note(f"break glass: production listener flipped to 100% {target.value} in "
+                     f"{flip.flip_seconds * 1000:.0f} ms (lookups {flip.lookup_seconds * 1000:.0f} ms)", "warn"))
     try:
-        with progress.shown():
-            result = apply_weights(ws, Weights.all_on(target), target.other, progress)
+        result = apply_weights(ws, Weights.all_on(target), target.other)
     except BgtoolError as exc:
         return _reconcile_failed(ws, target, flip, history, out, exc)
     s = result.summary
     out.reconcile = {"ok": True, "add": s.add, "change": s.change, "destroy": s.destroy}
-    ui.console.print(f"[green]✓[/] traffic layer applied: {s.change} changed, {s.add} added, {s.destroy} destroyed"
-                     + ("; no drift remains" if flip else ""))
+    ws.emit(Note(f"traffic layer applied: {s.change} changed, {s.add} added, {s.destroy} destroyed"
+                 + ("; no drift remains" if flip else ""), "ok"))
     _write_file(ws, target)
     out.result, out.reason = "succeeded", why
-    _append(history, _record(ws, out, flip))
+    _append(ws, history, _record(ws, out, flip))
     return out
 
 
@@ -170,10 +163,10 @@ def _reconcile_failed(ws: Workspace, target: Color, flip: Flip | None, history: 
                       f"the listener drifts from Terraform until 'bgtool apply {ws.env} --layer traffic' succeeds")
     else:
         out.reason = f"the traffic layer apply failed: {exc.message}"
-    _append(history, _record(ws, out, flip))
-    ui.console.print(f"[red]✗[/] {out.reason}\nlive production weights: {out.live_weights}", soft_wrap=True)
+    _append(ws, history, _record(ws, out, flip))
+    ws.emit(Note(f"{out.reason}; live production weights: {out.live_weights}", "error"))
     if flip is None:
-        ui.console.print(f"Recover with: bgtool rollback {ws.env} --break-glass", soft_wrap=True)
+        ws.emit(Note(f"Recover with: bgtool rollback {ws.env} --break-glass", "error"))
     return out
 
 
@@ -181,7 +174,7 @@ def _write_file(ws: Workspace, target: Color) -> None:
     if ws.config.active_color is not target:
         envfile.set_active_color(ws.loaded, target)
         ws.reload()
-        ui.console.print(f"[green]✓[/] {ws.loaded.path.name}: active_color: {target.value}")
+        ws.emit(Note(f"{ws.loaded.path.name}: active_color: {target.value}", "ok"))
 
 
 def _versions(ws: Workspace) -> dict[str, str]:
@@ -196,8 +189,10 @@ def _record(ws: Workspace, out: RollbackOutcome, flip: Flip | None) -> Record:
                   versions=_versions(ws), reason=out.reason, details=details)
 
 
-def _append(history: History, record: Record) -> None:
+def _append(ws: Workspace, history: History, record: Record) -> None:
     try:
         history.append(record)
     except (ClientError, BotoCoreError, OSError) as exc:
-        ui.console.print(f"[yellow]warning:[/] the history record could not be written: {exc}")
+        ws.emit(RecordWritten(record.operation, record.result, str(exc)))
+        return
+    ws.emit(RecordWritten(record.operation, record.result))

@@ -23,11 +23,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bgtool.aws.live import color_live, target_group_arns
-from bgtool.cli import ui
-from bgtool.cli.ui import TerraformProgress
 from bgtool.config import envfile
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
+from bgtool.events import CheckResult, Confirm, Note, PhaseEntered, Question, RecordWritten, Restored, StepApplied
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
 from bgtool.release.traffic import apply_weights, describe_live, live_weights
@@ -142,9 +141,6 @@ class SwitchPlan:
         return self.to.other
 
 
-Confirm = Callable[["Switch"], bool]
-
-
 @dataclass
 class Outcome:
     env: str
@@ -206,6 +202,7 @@ class Switch:
         n = len(self.weights)
         while not phase.terminal:
             self.outcome.trace.append(phase.label(n))
+            self.ws.emit(PhaseEntered(self.plan.operation, phase.label(n)))
             self._off_old = False
             ok = self._attempt(phase)
             phase = next_phase(phase, ok, n, off_old=self._off_old)
@@ -230,11 +227,11 @@ class Switch:
         where = phase.label(len(self.weights))
         if phase.state is State.RESTORE:
             self.outcome.restore_error = reason
-            ui.console.print(f"[red]✗ restore failed:[/] {reason}", soft_wrap=True)
+            self.ws.emit(Restored(self.plan.from_color.value, False, reason))
             return
         if not self.outcome.reason:
             self.outcome.reason = f"{where}: {reason}"
-        ui.console.print(f"[red]✗ {where} failed:[/] {reason}", soft_wrap=True)
+        self.ws.emit(Note(f"{where} failed: {reason}", "error"))
 
     # -- handlers ---------------------------------------------------------------------------
     def _preflight(self, phase: Phase) -> None:
@@ -254,8 +251,8 @@ class Switch:
         if live.versions != [settings.version]:
             raise Stop(f"{to.value} runs version {', '.join(live.versions) or 'none'} but the file says "
                        f"{settings.version}", hint=f"Deploy it first: 'bgtool deploy {ws.env} {settings.version}'.")
-        ui.console.print(f"[green]✓[/] preflight: {self.plan.from_color.value} → {to.value}, "
-                         f"{to.value} runs {settings.version}; live {current}")
+        ws.emit(Note(f"preflight: {self.plan.from_color.value} → {to.value}, {to.value} runs {settings.version}; "
+                     f"live {current}", "ok"))
 
     def _gate(self, phase: Phase) -> None:
         from bgtool.release.gate import run_gate  # the gate pulls in HTTP and testinfra helpers
@@ -264,28 +261,32 @@ class Switch:
         self.gate_report = report
         self.outcome.gate = report.to_dict()
         for check in report.checks:
-            mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
-            ui.console.print(f"  {mark} gate {check.name}: {check.evidence}", soft_wrap=True)
+            self.ws.emit(CheckResult(check.name, check.passed, check.evidence))
         if not report.passed:
             failures = "; ".join(f"{c.name}: {c.evidence}" for c in report.failures()) or "no checks ran"
             raise Stop(f"health gate failed on {self.plan.to.value}: {failures}")
 
     def _confirm(self, phase: Phase) -> None:
-        if not self.confirm(self):
+        plan, v = self.plan, self.outcome.versions
+        checks = [CheckResult(c.name, c.passed, c.evidence) for c in self.gate_report.checks] \
+            if self.gate_report is not None else []
+        summary = (f"{self.ws.env}: {plan.from_color.value} ({v.get(plan.from_color.value)}) → {plan.to.value} "
+                   f"({v.get(plan.to.value)}); steps {','.join(map(str, plan.steps))}; bake {plan.bake_seconds:g}s; "
+                   f"monitor {plan.monitor_seconds:g}s")
+        question = Question(f"Move production traffic of {self.ws.env} to {plan.to.value}?", checks, summary)
+        if not self.confirm(question):
             raise Stop("declined by the operator")
 
     def _step(self, phase: Phase) -> None:
         weights = self.weights[phase.step]
         last = phase.step == len(self.weights) - 1
         test = step_test_color(self.plan.to, last)
-        ui.console.print(f"→ step {phase.step + 1}/{len(self.weights)}: {weights} (terraform apply, layer traffic)")
+        self.ws.emit(Note(f"→ step {phase.step + 1}/{len(self.weights)}: {weights} (terraform apply, layer traffic)"))
         started = self.clock()
-        progress = TerraformProgress("traffic")
-        with progress.shown():
-            apply_weights(self.ws, weights, test, progress)
+        apply_weights(self.ws, weights, test)
         took = round(self.clock() - started, 2)
         self.outcome.steps.append({"weights": weights.as_dict(), "test_color": test.value, "apply_seconds": took})
-        ui.console.print(f"[green]✓[/] step {phase.step + 1}: production {weights} ({took:.1f}s)")
+        self.ws.emit(StepApplied(phase.step + 1, len(self.weights), weights.as_dict(), took))
 
     def _bake(self, phase: Phase) -> None:
         self._watch(self.plan.bake_seconds, f"bake {phase.step + 1}")
@@ -296,15 +297,13 @@ class Switch:
     def _finalize(self, phase: Phase) -> None:
         envfile.set_active_color(self.ws.loaded, self.plan.to)
         self.ws.reload()
-        ui.console.print(f"[green]✓[/] {self.ws.loaded.path.name}: active_color: {self.plan.to.value}")
+        self.ws.emit(Note(f"{self.ws.loaded.path.name}: active_color: {self.plan.to.value}", "ok"))
 
     def _restore(self, phase: Phase) -> None:
         old = self.plan.from_color
-        ui.console.print(f"↩ restoring 100% on {old.value} (terraform apply, layer traffic)")
-        progress = TerraformProgress("traffic")
-        with progress.shown():
-            apply_weights(self.ws, Weights.all_on(old), self.plan.to, progress)
-        ui.console.print(f"[yellow]↩ restored:[/] production {Weights.all_on(old)}")
+        self.ws.emit(Note(f"↩ restoring 100% on {old.value} (terraform apply, layer traffic)", "warn"))
+        apply_weights(self.ws, Weights.all_on(old), self.plan.to)
+        self.ws.emit(Restored(old.value, True, f"(production {Weights.all_on(old)})"))
 
     # -- helpers ----------------------------------------------------------------------------
     def _watch(self, seconds: float, what: str) -> None:
@@ -320,7 +319,7 @@ class Switch:
             if remaining <= 0:
                 break
             self.sleep(min(self.plan.poll_seconds, remaining))
-        ui.console.print(f"[green]✓[/] {what}: {self.plan.to.value} healthy for {seconds:g}s ({polls} polls)")
+        self.ws.emit(Note(f"{what}: {self.plan.to.value} healthy for {seconds:g}s ({polls} polls)", "ok"))
 
     def _health(self) -> list[str]:
         ws = self.ws
@@ -343,7 +342,9 @@ class Switch:
         try:
             History(self.ws.root, self.ws.env, self.ws.config, self.ws.aws).append(record)
         except (ClientError, BotoCoreError, OSError) as exc:
-            ui.console.print(f"[yellow]warning:[/] the history record could not be written: {exc}")
+            self.ws.emit(RecordWritten(record.operation, record.result, str(exc)))
+            return
+        self.ws.emit(RecordWritten(record.operation, record.result))
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,31 +371,6 @@ def already_live(ws: Workspace, to: Color) -> bool:
     return ws.config.active_color is to and live_weights(ws.aws, ws.config) == Weights.all_on(to)
 
 
-def confirmer(yes: bool, env: str) -> Confirm:
-    """--yes confirms; a person confirms on a terminal; with neither, the switch is refused."""
-    def confirm(switch: Switch) -> bool:
-        if yes:
-            return True
-        if not ui.interactive():
-            raise Stop("there is no terminal to confirm the switch on",
-                       hint=f"Run 'bgtool switch {env} --yes' (or 'bgtool apply {env} --yes') in automation.")
-        show_confirmation(switch)
-        return ui.confirm(f"Move production traffic of {env} to {switch.plan.to.value}?")
-
-    return confirm
-
-
-def show_confirmation(switch: Switch) -> None:
-    plan, v = switch.plan, switch.outcome.versions
-    ui.console.print(
-        f"[bold]{switch.ws.env}[/]: {plan.from_color.value} ({v.get(plan.from_color.value)}) → "
-        f"[bold]{plan.to.value}[/] ({v.get(plan.to.value)}); steps {','.join(map(str, plan.steps))}; "
-        f"bake {plan.bake_seconds:g}s; monitor {plan.monitor_seconds:g}s")
-    if switch.gate_report is not None:
-        ui.table(f"gate: {plan.to.value}", ["check", "result", "evidence"],
-                 [[c.name, "pass" if c.passed else "FAIL", c.evidence] for c in switch.gate_report.checks])
-
-
 def explain(outcome: Outcome) -> str:
     """What happened, for the person at the terminal (and the error of the GitOps apply)."""
     env = outcome.env
@@ -411,7 +387,7 @@ def explain(outcome: Outcome) -> str:
             f"Live production weights: {outcome.live_weights}")
 
 
-def gitops_handler(yes: bool) -> Callable[[Workspace], Any]:
+def gitops_handler(confirm: Confirm) -> Callable[[Workspace], Any]:
     """The traffic handler of `bgtool apply`: when the file's active_color differs from the live
     production weights (a merged pull request), perform the guarded switch instead of a plain
     traffic apply. On a fresh environment (no listener yet), or when they agree, return None and
@@ -423,15 +399,15 @@ def gitops_handler(yes: bool) -> Callable[[Workspace], Any]:
         to = ws.config.active_color
         if current is None or current == Weights.all_on(to):
             return None
-        ui.console.print(f"[bold]{ws.env}[/]: the file says active_color {to.value}, live production is "
-                         f"{current}: guarded switch (gate, steps, bake) instead of a plain traffic apply")
+        ws.emit(Note(f"{ws.env}: the file says active_color {to.value}, live production is {current}: "
+                     "guarded switch (gate, steps, bake) instead of a plain traffic apply"))
         steps = remaining_steps(ws.config.traffic.steps, current.of(to))
-        outcome = Switch(ws, plan_from(ws, to, steps, None, None, trigger="apply"), confirmer(yes, ws.env)).run()
+        outcome = Switch(ws, plan_from(ws, to, steps, None, None, trigger="apply"), confirm).run()
         message = explain(outcome)
         if not outcome.ok:
             raise BgtoolError(message, hint=f"See 'bgtool history {ws.env}'. The file still says {to.value}: "
                                             f"fix the cause and run 'bgtool apply {ws.env}' again, or revert it.")
-        ui.console.print(f"[green]{message}[/]")
+        ws.emit(Note(message, "ok"))
         return LayerResult("traffic", "delegated", change=len(outcome.steps), detail=message)
 
     return handle

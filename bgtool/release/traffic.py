@@ -25,7 +25,7 @@ from bgtool.config.schema import Color, Environment
 from bgtool.errors import BgtoolError
 from bgtool.release.weights import Weights
 from bgtool.render.templates import traffic_vars
-from bgtool.terraform.runner import EventSink, RunResult
+from bgtool.terraform.runner import RunResult
 from bgtool.terraform.workspace import Workspace
 
 # A plan by someone else (the nightly drift check) briefly holds the traffic state lock; a switch
@@ -33,14 +33,12 @@ from bgtool.terraform.workspace import Workspace
 STATE_LOCK_TIMEOUT = "60s"
 
 
-def apply_weights(
-    ws: Workspace, weights: Weights, test_color: Color, on_event: EventSink | None = None
-) -> RunResult:
+def apply_weights(ws: Workspace, weights: Weights, test_color: Color) -> RunResult:
     """Apply only the traffic layer with these production weights and test listener color."""
     variables = traffic_vars(
         ws.config.active_color, blue_weight=weights.blue, green_weight=weights.green, test_color=test_color
     )
-    tf = ws.terraform("traffic", on_event)
+    tf = ws.terraform("traffic")
     return tf.apply(variables=variables, refresh=True, lock_timeout=STATE_LOCK_TIMEOUT)
 
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bgtool.cli.ui import TerraformProgress
 from bgtool.errors import BgtoolError
 from bgtool.render.templates import LAYERS
 from bgtool.terraform.events import ResourceChange
@@ -78,7 +77,7 @@ def select_layers(requested: Sequence[str] | None) -> list[str]:
 
 
 def plan_layer(ws: Workspace, layer: str, variables: dict[str, object] | None = None) -> LayerPlan:
-    tf = ws.terraform(layer, TerraformProgress(layer))
+    tf = ws.terraform(layer)
     plan_file = tf.workdir / "bgtool.tfplan"
     result = tf.plan(variables=variables, out=plan_file)
     s = result.summary
@@ -149,7 +148,4 @@ def _apply_one(ws: Workspace, layer: str, approve: Approver, traffic_handler: Tr
 def apply_plan(ws: Workspace, plan: LayerPlan) -> None:
     """Apply exactly the saved plan that was shown (and approved), with live progress."""
     assert plan.plan_file is not None
-    progress = TerraformProgress(plan.layer)
-    tf = ws.terraform(plan.layer, progress)
-    with progress.shown():
-        tf.apply(plan_file=plan.plan_file)
+    ws.terraform(plan.layer).apply(plan_file=plan.plan_file)

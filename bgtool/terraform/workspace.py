@@ -13,9 +13,11 @@ from pathlib import Path
 from bgtool.aws.session import Aws, terraform_env
 from bgtool.config.project import state_dir
 from bgtool.config.schema import LoadedEnvironment, load_environment
+from bgtool.events import Sink, TerraformActivity, discard
 from bgtool.render.templates import LAYERS, render_environment
 from bgtool.terraform.backend import ensure_backend
 from bgtool.terraform.cliconfig import resolve_mirror, write_cli_config
+from bgtool.terraform.events import Event
 from bgtool.terraform.runner import EventSink, Terraform, check_version
 
 ENDPOINT_ENV = "BGTOOL_AWS_ENDPOINT"
@@ -27,9 +29,12 @@ def load(root: Path, env: str) -> LoadedEnvironment:
 
 
 class Workspace:
-    def __init__(self, root: Path, env: str) -> None:
+    """`emit` receives the progress events (bgtool.events) of everything done through this workspace."""
+
+    def __init__(self, root: Path, env: str, emit: Sink = discard) -> None:
         self.root = root
         self.env = env
+        self.emit = emit
         self.loaded = load(root, env)
         self.config = self.loaded.config
         self.aws = Aws(self.config)
@@ -63,8 +68,18 @@ class Workspace:
             raise ValueError(f"unknown layer {layer!r}")
         tf = Terraform(
             self.render()[layer], layer=layer, cli_config=self.cli_config,
-            extra_env=terraform_env(self.config), on_event=on_event,
+            extra_env=terraform_env(self.config), on_event=on_event or self._activity(layer),
         )
         if init:
             tf.init()
         return tf
+
+    def _activity(self, layer: str) -> EventSink:
+        """Terraform's stream events of LAYER, forwarded to the workspace's sink."""
+
+        def forward(event: Event) -> None:
+            diagnostic = event.raw.get("diagnostic") or {}
+            self.emit(TerraformActivity(layer, event.kind, event.resource, event.action, event.elapsed,
+                                        event.message, diagnostic.get("severity")))
+
+        return forward

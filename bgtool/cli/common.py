@@ -1,0 +1,72 @@
+"""What every command shares: its options, how it opens a workspace, and the one confirmation policy.
+
+Defined once so that `--yes`, `--json` and ENV mean the same thing in every command, and so that
+"no terminal and no --yes" is refused the same way everywhere (before anything changes).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from bgtool.cli import ui
+from bgtool.config.project import find_root
+from bgtool.errors import BgtoolError
+from bgtool.events import Confirm, Question
+from bgtool.terraform.layers import Approver, LayerPlan
+from bgtool.terraform.workspace import Workspace
+
+ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
+JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; progress stays on stderr.")
+YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (automation).")
+
+
+def open_workspace(env: str) -> Workspace:
+    """The environment's workspace, with progress rendered on stderr."""
+    return Workspace(find_root(), env, emit=ui.Reporter())
+
+
+def refuse_without_terminal(yes: bool, command: str) -> None:
+    """Refuse up front (before a lock or a change) when nobody could answer a prompt."""
+    if not yes and not ui.interactive():
+        raise BgtoolError(f"'{command}' changes things and there is no terminal to confirm on; nothing was changed",
+                          hint=f"Run '{command} --yes' in automation.")
+
+
+def confirmer(yes: bool, command: str) -> Confirm:
+    """--yes confirms; a person confirms on a terminal; with neither, the operation is refused."""
+
+    def confirm(question: Question) -> bool:
+        if yes:
+            return True
+        refuse_without_terminal(yes, command)
+        if question.summary:
+            ui.console.print(question.summary, markup=False, soft_wrap=True)
+        if question.details:
+            ui.table("checks", ["check", "result", "evidence"],
+                     [[c.name, "pass" if c.passed else "FAIL", c.evidence] for c in question.details])
+        return ui.confirm(question.text)
+
+    return confirm
+
+
+def print_plan(plans: list[LayerPlan]) -> None:
+    for p in plans:
+        if p.status in ("blocked", "error"):
+            ui.console.print(f"[bold]{p.layer}[/]: [yellow]{p.status}[/] {p.error}")
+            continue
+        word = f"{p.add} to add, {p.change} to change, {p.destroy} to destroy"
+        word = "no changes" if p.status == "no-changes" else word
+        ui.console.print(f"[bold]{p.layer}[/]: {word}")
+        for r in p.resources:
+            ui.console.print(f"    {r.action:8} {r.address}", markup=False)
+
+
+def plan_approver(yes: bool, command: str, env: str) -> Approver:
+    """Show each layer plan, then ask under the one confirmation policy."""
+    confirm = confirmer(yes, command)
+
+    def approve(plan: LayerPlan) -> bool:
+        print_plan([plan])
+        return confirm(Question(f"Apply these changes to {env}/{plan.layer}?"))
+
+    return approve

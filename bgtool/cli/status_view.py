@@ -1,0 +1,52 @@
+"""How `bgtool status` looks to a person: the status document (bgtool.release.status) as text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bgtool.cli import ui
+
+
+def print_status(doc: dict[str, Any]) -> None:
+    c = ui.console
+    c.print(f"[bold]{doc['env']}[/]: active color in file: [bold]{doc['active_color_in_file']}[/]; "
+            f"live on the production listener: [bold]{doc['live_color'] or 'split/none'}[/]")
+    if not doc["alb_found"]:
+        c.print("[yellow]the load balancer does not exist yet: run 'bgtool apply "
+                f"{doc['env']}'[/]")
+    elif not doc["file_matches_live"]:
+        c.print(f"[red]the file and the live weights disagree[/]: 'bgtool apply {doc['env']}' "
+                "performs the guarded switch to the file's color")
+    _print_operations(doc)
+    ui.table("listeners", ["port", "role", "blue", "green"], [
+        [lst["port"], lst["role"], lst["weights"].get("blue", "-"), lst["weights"].get("green", "-")]
+        if lst["found"] else [lst["port"], lst["role"], "missing", "missing"]
+        for lst in doc["listeners"]
+    ])
+    ui.table("colors", ["color", "role", "version (file)", "version (live)", "desired", "in service",
+                        "healthy targets", "alarms firing"], [
+        [name, v["role"], v["version_in_file"], ",".join(v["versions_live"]) or "-", v["desired"],
+         v["in_service"], f"{v['healthy_targets']}/{v['targets']}", ",".join(v["alarms_firing"]) or "none"]
+        for name, v in doc["colors"].items()
+    ])
+
+
+def _print_operations(doc: dict[str, Any]) -> None:
+    c, lock, switch, keep = ui.console, doc.get("lock") or {}, doc.get("last_switch"), doc.get("retention") or {}
+    if lock.get("held"):
+        stale = " [red](stale: probably a crashed run; 'bgtool unlock " + doc["env"] + "')[/]" if lock["stale"] else ""
+        c.print(f"operation lock: [bold]{lock['operation']}[/] by {lock['owner']} on {lock['host']} "
+                f"(pid {lock['pid']}) since {lock['since']}, {lock['age_minutes']:.0f} min{stale}")
+    else:
+        c.print("operation lock: none")
+    if switch:
+        c.print(f"last {switch['operation']}: {switch['at']} {switch['from'] or '?'} → {switch['to'] or '?'}")
+    else:
+        c.print("last switch: none recorded")
+    if keep.get("retired"):
+        c.print(f"idle color {keep['idle_color']}: retired")
+    elif keep.get("seconds_left", 0) > 0:
+        c.print(f"idle color {keep['idle_color']}: kept for rollback another {keep['seconds_left'] / 3600:.1f} h "
+                f"(retire allowed from {keep['retire_allowed_from']} UTC)")
+    else:
+        c.print(f"idle color {keep.get('idle_color')}: retention over, 'bgtool retire {doc['env']}' may scale it to 0")
