@@ -25,7 +25,8 @@ from bgtool.errors import BgtoolError
 from bgtool.events import Confirm, Note, Question, RecordWritten
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
-from bgtool.release.traffic import Flip, apply_weights, describe_live, flip_listener, live_weights
+from bgtool.release.seams import TrafficRouter, router_for
+from bgtool.release.traffic import Flip
 from bgtool.release.weights import Weights
 from bgtool.terraform.workspace import Workspace
 
@@ -83,7 +84,8 @@ def _rollback(ws: Workspace, opts: RollbackOptions) -> RollbackOutcome:
     ws.reload()
     out = RollbackOutcome(ws.env)
     history = History(ws.root, ws.env, ws.config, ws.aws)
-    current = live_weights(ws.aws, ws.config)
+    router = router_for(ws)
+    current = router.live_weights()
     if current is None:
         raise BgtoolError("no production listener found: nothing to roll back",
                           hint=f"Run 'bgtool apply {ws.env}' first.")
@@ -97,7 +99,7 @@ def _rollback(ws: Workspace, opts: RollbackOptions) -> RollbackOutcome:
     out.to_color = target.value
     _check_target(ws, target, opts, history, out)
     _confirm(ws, target, current, opts)
-    return _move(ws, target, opts, history, out, why)
+    return _move(ws, router, target, opts, history, out, why)
 
 
 def _check_target(ws: Workspace, target: Color, opts: RollbackOptions, history: History,
@@ -131,32 +133,31 @@ def _confirm(ws: Workspace, target: Color, current: Weights, opts: RollbackOptio
         raise BgtoolError("rollback declined: nothing was changed")
 
 
-def _move(ws: Workspace, target: Color, opts: RollbackOptions, history: History, out: RollbackOutcome,
-          why: str) -> RollbackOutcome:
+def _move(ws: Workspace, router: TrafficRouter, target: Color, opts: RollbackOptions, history: History,
+          out: RollbackOutcome, why: str) -> RollbackOutcome:
     flip: Flip | None = None
     if opts.break_glass:
-        flip = flip_listener(ws.aws, ws.config, target)
+        flip = router.flip(target)
         out.flip = flip.to_dict()
         ws.emit(Note(f"break glass: production listener flipped to 100% {target.value} in "
                      f"{flip.flip_seconds * 1000:.0f} ms (lookups {flip.lookup_seconds * 1000:.0f} ms)", "warn"))
     try:
-        result = apply_weights(ws, Weights.all_on(target), target.other)
+        counts = router.apply(Weights.all_on(target), target.other)
     except BgtoolError as exc:
-        return _reconcile_failed(ws, target, flip, history, out, exc)
-    s = result.summary
-    out.reconcile = {"ok": True, "add": s.add, "change": s.change, "destroy": s.destroy}
-    ws.emit(Note(f"traffic layer applied: {s.change} changed, {s.add} added, {s.destroy} destroyed"
-                 + ("; no drift remains" if flip else ""), "ok"))
+        return _reconcile_failed(ws, router, target, flip, history, out, exc)
+    out.reconcile = {"ok": True, **counts}
+    ws.emit(Note(f"traffic layer applied: {counts['change']} changed, {counts['add']} added, "
+                 f"{counts['destroy']} destroyed" + ("; no drift remains" if flip else ""), "ok"))
     _write_file(ws, target)
     out.result, out.reason = "succeeded", why
     _append(ws, history, _record(ws, out, flip))
     return out
 
 
-def _reconcile_failed(ws: Workspace, target: Color, flip: Flip | None, history: History,
+def _reconcile_failed(ws: Workspace, router: TrafficRouter, target: Color, flip: Flip | None, history: History,
                       out: RollbackOutcome, exc: BgtoolError) -> RollbackOutcome:
     out.reconcile = {"ok": False, "error": exc.message}
-    out.live_weights = describe_live(ws.aws, ws.config)
+    out.live_weights = router.describe()
     if flip is not None:  # traffic IS on the target: the file must say so
         _write_file(ws, target)
         out.reason = (f"traffic flipped to {target.value} by direct API call, but the traffic layer apply failed; "

@@ -22,14 +22,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool.aws.live import color_live, target_group_arns
-from bgtool.config import envfile
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.events import CheckResult, Confirm, Note, PhaseEntered, Question, RecordWritten, Restored, StepApplied
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
-from bgtool.release.traffic import apply_weights, describe_live, live_weights
+from bgtool.release.gate import GateReport
+from bgtool.release.history import Record
+from bgtool.release.seams import router_for
+from bgtool.release.switch_io import SwitchIO, WorkspaceIO
 from bgtool.release.weights import (
     HealthSample,
     Weights,
@@ -166,35 +165,41 @@ class Outcome:
 
 
 class Switch:
-    """One guarded switch of WS to PLAN.to; `run()` never raises for a failure of the switch
-    itself (it restores, records and returns the outcome), only for a lock held by another."""
+    """One guarded switch to PLAN.to; `run()` never raises for a failure of the switch itself (it
+    restores, records and returns the outcome), only for a lock held by another.
 
-    def __init__(self, ws: Workspace, plan: SwitchPlan, confirm: Confirm, *,
+    All I/O goes through `io` (bgtool.release.switch_io.SwitchIO), so the driving of the state
+    machine is unit-tested with fakes: failed restores, a declining operator, interrupts anywhere.
+    """
+
+    def __init__(self, ws: Workspace | None, plan: SwitchPlan, confirm: Confirm, *, io: SwitchIO | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ws = ws
+        if io is None:
+            assert ws is not None, "a Switch needs a workspace or an io"
+            io = WorkspaceIO(ws)
+        self.io = io
         self.plan = plan
         self.confirm = confirm
         self.sleep = sleep
         self.clock = clock
         self.weights = step_weights(plan.to, plan.steps)
-        self.outcome = Outcome(ws.env, plan.from_color.value, plan.to.value)
-        self.gate_report: Any = None
-        self._tg_arn: str | None = None
+        self.outcome = Outcome(io.env, plan.from_color.value, plan.to.value)
+        self.config = io.config()
+        self.gate_report: GateReport | None = None
         self._off_old = False
 
     # -- public -----------------------------------------------------------------------------
     def run(self) -> Outcome:
         started = self.clock()
-        lock = OperationLock(self.ws.root, self.ws.env, self.ws.config, self.ws.aws)
         label = f"{self.plan.operation} {self.plan.from_color.value} -> {self.plan.to.value}"
-        with lock.held(label):
+        with self.io.lock(label):
             self._drive()
             self.outcome.seconds = round(self.clock() - started, 2)
             self._record()
         return self.outcome
 
     def versions(self) -> dict[str, str]:
-        return {c.value: self.ws.config.colors.of(c).version for c in Color}
+        return {c.value: self.config.colors.of(c).version for c in Color}
 
     # -- the loop ---------------------------------------------------------------------------
     def _drive(self) -> None:
@@ -202,13 +207,13 @@ class Switch:
         n = len(self.weights)
         while not phase.terminal:
             self.outcome.trace.append(phase.label(n))
-            self.ws.emit(PhaseEntered(self.plan.operation, phase.label(n)))
+            self.io.emit(PhaseEntered(self.plan.operation, phase.label(n)))
             self._off_old = False
             ok = self._attempt(phase)
             phase = next_phase(phase, ok, n, off_old=self._off_old)
         self.outcome.result = phase.state.value
         if phase.state is not State.SUCCEEDED:
-            self.outcome.live_weights = describe_live(self.ws.aws, self.ws.config)
+            self.outcome.live_weights = self.io.router.describe()
 
     def _attempt(self, phase: Phase) -> bool:
         handler = getattr(self, f"_{phase.state.value.replace('-', '_')}")
@@ -227,66 +232,62 @@ class Switch:
         where = phase.label(len(self.weights))
         if phase.state is State.RESTORE:
             self.outcome.restore_error = reason
-            self.ws.emit(Restored(self.plan.from_color.value, False, reason))
+            self.io.emit(Restored(self.plan.from_color.value, False, reason))
             return
         if not self.outcome.reason:
             self.outcome.reason = f"{where}: {reason}"
-        self.ws.emit(Note(f"{where} failed: {reason}", "error"))
+        self.io.emit(Note(f"{where} failed: {reason}", "error"))
 
     # -- handlers ---------------------------------------------------------------------------
     def _preflight(self, phase: Phase) -> None:
-        ws, to = self.ws, self.plan.to
-        ws.reload()  # the file as it is now, validated again
+        env, to = self.io.env, self.plan.to
+        self.config = self.io.config()  # the file as it is now, validated again
         self.outcome.versions = self.versions()
-        settings = ws.config.colors.of(to)
+        settings = self.config.colors.of(to)
         if settings.retired:
             raise Stop(f"{to.value} is retired (scaled to zero)",
-                       hint=f"Deploy to it first: 'bgtool deploy {ws.env} VERSION'.")
-        current = live_weights(ws.aws, ws.config)
+                       hint=f"Deploy to it first: 'bgtool deploy {env} VERSION'.")
+        current = self.io.router.live_weights()
         if current is None:
-            raise Stop("no production listener found", hint=f"Run 'bgtool apply {ws.env}' first.")
+            raise Stop("no production listener found", hint=f"Run 'bgtool apply {env}' first.")
         self._off_old = current != Weights.all_on(self.plan.from_color)
-        self._tg_arn = target_group_arns(ws.aws, ws.config).get(to.value)
-        live = color_live(ws.aws, ws.config, ws.env, to, self._tg_arn)
+        live = self.io.compute.live(to)
         if live.versions != [settings.version]:
             raise Stop(f"{to.value} runs version {', '.join(live.versions) or 'none'} but the file says "
-                       f"{settings.version}", hint=f"Deploy it first: 'bgtool deploy {ws.env} {settings.version}'.")
-        ws.emit(Note(f"preflight: {self.plan.from_color.value} → {to.value}, {to.value} runs {settings.version}; "
-                     f"live {current}", "ok"))
+                       f"{settings.version}", hint=f"Deploy it first: 'bgtool deploy {env} {settings.version}'.")
+        self.io.emit(Note(f"preflight: {self.plan.from_color.value} → {to.value}, {to.value} runs "
+                          f"{settings.version}; live {current}", "ok"))
 
     def _gate(self, phase: Phase) -> None:
-        from bgtool.release.gate import run_gate  # the gate pulls in HTTP and testinfra helpers
-
-        report = run_gate(self.ws, self.plan.to)
+        report = self.io.gate(self.plan.to)
         self.gate_report = report
         self.outcome.gate = report.to_dict()
         for check in report.checks:
-            self.ws.emit(CheckResult(check.name, check.passed, check.evidence))
+            self.io.emit(CheckResult(check.name, check.passed, check.evidence))
         if not report.passed:
             failures = "; ".join(f"{c.name}: {c.evidence}" for c in report.failures()) or "no checks ran"
             raise Stop(f"health gate failed on {self.plan.to.value}: {failures}")
 
     def _confirm(self, phase: Phase) -> None:
-        plan, v = self.plan, self.outcome.versions
+        plan, v, env = self.plan, self.outcome.versions, self.io.env
         checks = [CheckResult(c.name, c.passed, c.evidence) for c in self.gate_report.checks] \
             if self.gate_report is not None else []
-        summary = (f"{self.ws.env}: {plan.from_color.value} ({v.get(plan.from_color.value)}) → {plan.to.value} "
+        summary = (f"{env}: {plan.from_color.value} ({v.get(plan.from_color.value)}) → {plan.to.value} "
                    f"({v.get(plan.to.value)}); steps {','.join(map(str, plan.steps))}; bake {plan.bake_seconds:g}s; "
                    f"monitor {plan.monitor_seconds:g}s")
-        question = Question(f"Move production traffic of {self.ws.env} to {plan.to.value}?", checks, summary)
-        if not self.confirm(question):
+        if not self.confirm(Question(f"Move production traffic of {env} to {plan.to.value}?", checks, summary)):
             raise Stop("declined by the operator")
 
     def _step(self, phase: Phase) -> None:
         weights = self.weights[phase.step]
         last = phase.step == len(self.weights) - 1
         test = step_test_color(self.plan.to, last)
-        self.ws.emit(Note(f"→ step {phase.step + 1}/{len(self.weights)}: {weights} (terraform apply, layer traffic)"))
+        self.io.emit(Note(f"→ step {phase.step + 1}/{len(self.weights)}: {weights} ({self.io.router.mode})"))
         started = self.clock()
-        apply_weights(self.ws, weights, test)
+        self.io.router.apply(weights, test)
         took = round(self.clock() - started, 2)
         self.outcome.steps.append({"weights": weights.as_dict(), "test_color": test.value, "apply_seconds": took})
-        self.ws.emit(StepApplied(phase.step + 1, len(self.weights), weights.as_dict(), took))
+        self.io.emit(StepApplied(phase.step + 1, len(self.weights), weights.as_dict(), took))
 
     def _bake(self, phase: Phase) -> None:
         self._watch(self.plan.bake_seconds, f"bake {phase.step + 1}")
@@ -295,15 +296,15 @@ class Switch:
         self._watch(self.plan.monitor_seconds, "monitor")
 
     def _finalize(self, phase: Phase) -> None:
-        envfile.set_active_color(self.ws.loaded, self.plan.to)
-        self.ws.reload()
-        self.ws.emit(Note(f"{self.ws.loaded.path.name}: active_color: {self.plan.to.value}", "ok"))
+        written = self.io.write_active(self.plan.to)
+        self.config = self.io.config()
+        self.io.emit(Note(f"{written}: active_color: {self.plan.to.value}", "ok"))
 
     def _restore(self, phase: Phase) -> None:
         old = self.plan.from_color
-        self.ws.emit(Note(f"↩ restoring 100% on {old.value} (terraform apply, layer traffic)", "warn"))
-        apply_weights(self.ws, Weights.all_on(old), self.plan.to)
-        self.ws.emit(Restored(old.value, True, f"(production {Weights.all_on(old)})"))
+        self.io.emit(Note(f"↩ restoring 100% on {old.value} ({self.io.router.mode})", "warn"))
+        self.io.router.apply(Weights.all_on(old), self.plan.to)
+        self.io.emit(Restored(old.value, True, f"(production {Weights.all_on(old)})"))
 
     # -- helpers ----------------------------------------------------------------------------
     def _watch(self, seconds: float, what: str) -> None:
@@ -319,13 +320,12 @@ class Switch:
             if remaining <= 0:
                 break
             self.sleep(min(self.plan.poll_seconds, remaining))
-        self.ws.emit(Note(f"{what}: {self.plan.to.value} healthy for {seconds:g}s ({polls} polls)", "ok"))
+        self.io.emit(Note(f"{what}: {self.plan.to.value} healthy for {seconds:g}s ({polls} polls)", "ok"))
 
     def _health(self) -> list[str]:
-        ws = self.ws
-        live = color_live(ws.aws, ws.config, ws.env, self.plan.to, self._tg_arn)
+        live = self.io.compute.live(self.plan.to)
         sample = HealthSample({t.id: t.state for t in live.targets}, list(live.alarms_firing))
-        return health_problems(sample, ws.config.gate.min_healthy)
+        return health_problems(sample, self.config.gate.min_healthy)
 
     def _record(self) -> None:
         o = self.outcome
@@ -340,11 +340,11 @@ class Switch:
         record = Record(operation=self.plan.operation, result=o.result, from_color=o.from_color,
                         to_color=o.to_color, versions=o.versions, reason=o.reason, details=details)
         try:
-            History(self.ws.root, self.ws.env, self.ws.config, self.ws.aws).append(record)
+            self.io.record(record)
         except (ClientError, BotoCoreError, OSError) as exc:
-            self.ws.emit(RecordWritten(record.operation, record.result, str(exc)))
+            self.io.emit(RecordWritten(record.operation, record.result, str(exc)))
             return
-        self.ws.emit(RecordWritten(record.operation, record.result))
+        self.io.emit(RecordWritten(record.operation, record.result))
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,7 +368,7 @@ def plan_from(ws: Workspace, to: Color | None, steps: list[int] | None, bake: fl
 
 def already_live(ws: Workspace, to: Color) -> bool:
     """TO is the file's color and already serves 100% live: a switch has nothing to do."""
-    return ws.config.active_color is to and live_weights(ws.aws, ws.config) == Weights.all_on(to)
+    return ws.config.active_color is to and router_for(ws).live_weights() == Weights.all_on(to)
 
 
 def explain(outcome: Outcome) -> str:
@@ -395,7 +395,7 @@ def gitops_handler(confirm: Confirm) -> Callable[[Workspace], Any]:
     from bgtool.terraform.layers import LayerResult
 
     def handle(ws: Workspace) -> LayerResult | None:
-        current = live_weights(ws.aws, ws.config)
+        current = router_for(ws).live_weights()
         to = ws.config.active_color
         if current is None or current == Weights.all_on(to):
             return None

@@ -128,3 +128,25 @@ def flipped_actions(actions: list[dict[str, Any]], tg_arns: dict[str, str], colo
         new["ForwardConfig"] = forward
         out.append(new)
     return out
+
+
+class ListenerRouter:
+    """Traffic as the weights of the shared load balancer's production listener (modules/traffic)."""
+
+    mode = "listener"
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def live_weights(self) -> Weights | None:
+        return live_weights(self.ws.aws, self.ws.config)
+
+    def apply(self, weights: Weights, test_color: Color) -> dict[str, int]:
+        s = apply_weights(self.ws, weights, test_color).summary
+        return {"add": s.add, "change": s.change, "destroy": s.destroy}
+
+    def flip(self, color: Color) -> Flip:
+        return flip_listener(self.ws.aws, self.ws.config, color)
+
+    def describe(self) -> str:
+        return describe_live(self.ws.aws, self.ws.config)

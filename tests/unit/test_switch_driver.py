@@ -1,0 +1,200 @@
+"""The switch driven through a fake SwitchIO: what it does to traffic, the file and the history when a
+restore fails, an operator declines, an interrupt arrives in any phase, or it starts from a split."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from bgtool.aws.live import ColorLive, TargetHealth
+from bgtool.config.schema import Color, Environment, load_environment
+from bgtool.events import Collector, Question, Restored
+from bgtool.release.gate import Check, GateReport
+from bgtool.release.history import Record
+from bgtool.release.switch import Switch, SwitchPlan
+from bgtool.release.weights import Weights
+from tests.helpers import copy_project
+
+
+class FakeRouter:
+    mode = "fake"
+
+    def __init__(self, start: Weights, fail_on: Weights | None = None) -> None:
+        self.weights = start
+        self.applied: list[Weights] = []
+        self.fail_on = fail_on
+        self.interrupt_on: Weights | None = None
+
+    def live_weights(self) -> Weights:
+        return self.weights
+
+    def apply(self, weights: Weights, test_color: Color) -> dict[str, int]:
+        self.applied.append(weights)
+        if weights == self.interrupt_on:
+            raise KeyboardInterrupt
+        if weights == self.fail_on:
+            from bgtool.errors import BgtoolError
+
+            raise BgtoolError(f"apply of {weights} failed")
+        self.weights = weights
+        return {"add": 0, "change": 1, "destroy": 0}
+
+    def flip(self, color: Color) -> None:
+        raise AssertionError("a switch never breaks glass")
+
+    def describe(self) -> str:
+        return str(self.weights)
+
+
+class FakeCompute:
+    kind = "fake"
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.alarm_after_polls: int | None = None
+        self.polls = 0
+
+    def live(self, color: Color) -> ColorLive:
+        self.polls += 1
+        firing = ["green-5xx"] if self.alarm_after_polls is not None and self.polls > self.alarm_after_polls else []
+        return ColorLive(color.value, versions=[self.version], targets=[TargetHealth("i-1", "healthy")],
+                         alarms=["green-5xx"], alarms_firing=firing)
+
+
+class FakeIO:
+    env = "local"
+
+    def __init__(self, config: Environment, router: FakeRouter, gate_passes: bool = True) -> None:
+        self._config = config
+        self.router = router
+        self.compute = FakeCompute(config.colors.green.version)
+        self.events = Collector()
+        self.records: list[Record] = []
+        self.written: list[Color] = []
+        self.locked: list[str] = []
+        self.released = False
+        self.gate_passes = gate_passes
+        self.interrupt_in: str | None = None
+
+    def emit(self, event: object) -> None:
+        self.events(event)
+
+    def config(self) -> Environment:
+        self.reads = getattr(self, "reads", 0) + 1
+        if self.interrupt_in == "preflight" and self.reads == 2:  # the first read is the switch's set-up
+            raise KeyboardInterrupt
+        return self._config
+
+    def gate(self, color: Color) -> GateReport:
+        if self.interrupt_in == "gate":
+            raise KeyboardInterrupt
+        return GateReport(color.value, [Check("targets healthy", self.gate_passes, "1/1")])
+
+    def write_active(self, color: Color) -> str:
+        if self.interrupt_in == "finalize":
+            raise KeyboardInterrupt
+        self.written.append(color)
+        return "local.yaml"
+
+    def record(self, record: Record) -> None:
+        self.records.append(record)
+
+    @contextmanager
+    def lock(self, label: str) -> Iterator[None]:
+        self.locked.append(label)
+        try:
+            yield
+        finally:
+            self.released = True
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Environment:
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    return load_environment(Path(root), "local").config
+
+
+def plan(steps: list[int]) -> SwitchPlan:
+    return SwitchPlan(to=Color.GREEN, steps=steps, bake_seconds=0, monitor_seconds=0, poll_seconds=1)
+
+
+def run(io: FakeIO, steps: list[int], *, answer: bool = True) -> tuple[str, FakeIO]:
+    asked: list[Question] = []
+
+    def confirm(q: Question) -> bool:
+        asked.append(q)
+        if io.interrupt_in == "confirm":
+            raise KeyboardInterrupt
+        return answer
+
+    outcome = Switch(None, plan(steps), confirm, io=io, sleep=lambda _s: None).run()
+    return outcome.result, io
+
+
+def test_happy_switch_steps_writes_the_file_and_records(config: Environment) -> None:
+    result, io = run(FakeIO(config, FakeRouter(Weights(100, 0))), [10, 50, 100])
+    assert result == "succeeded"
+    assert io.router.applied == [Weights(90, 10), Weights(50, 50), Weights(0, 100)]
+    assert io.written == [Color.GREEN]
+    assert io.records[-1].result == "succeeded" and io.released
+
+
+def test_operator_declining_changes_nothing(config: Environment) -> None:
+    result, io = run(FakeIO(config, FakeRouter(Weights(100, 0))), [10, 100], answer=False)
+    assert result == "failed"
+    assert io.router.applied == [] and io.written == []
+    assert "declined" in io.records[-1].reason and io.released
+
+
+def test_a_failed_restore_ends_failed_and_says_where_traffic_is(config: Environment) -> None:
+    router = FakeRouter(Weights(100, 0), fail_on=Weights(100, 0))
+    io = FakeIO(config, router)
+    io.compute.alarm_after_polls = 1  # an alarm fires during the first bake
+    result, _ = run(io, [10, 100])
+    assert result == "failed"
+    record = io.records[-1]
+    assert "ALARM" in record.reason
+    assert record.details["restore_error"] and record.details["live_weights"] == str(Weights(90, 10))
+    restored = io.events.of(Restored)
+    assert restored and not restored[-1].ok  # type: ignore[attr-defined]
+    assert io.written == [] and io.released
+
+
+@pytest.mark.parametrize("phase", ["preflight", "gate", "confirm"])
+def test_an_interrupt_before_traffic_moved_leaves_it_alone(config: Environment, phase: str) -> None:
+    io = FakeIO(config, FakeRouter(Weights(100, 0)))
+    io.interrupt_in = phase
+    result, _ = run(io, [10, 100])
+    assert result == "failed"
+    assert io.router.applied == []
+    assert "interrupted" in io.records[-1].reason and io.released
+
+
+@pytest.mark.parametrize("at", [Weights(90, 10), Weights(0, 100)])
+def test_an_interrupt_during_a_step_restores_the_old_color(config: Environment, at: Weights) -> None:
+    router = FakeRouter(Weights(100, 0))
+    router.interrupt_on = at
+    io = FakeIO(config, router)
+    result, _ = run(io, [10, 100])
+    assert result == "rolled-back"
+    assert router.applied[-1] == Weights(100, 0) and router.weights == Weights(100, 0)
+    assert "interrupted" in io.records[-1].reason and io.written == [] and io.released
+
+
+def test_an_interrupt_while_finalizing_restores(config: Environment) -> None:
+    io = FakeIO(config, FakeRouter(Weights(100, 0)))
+    io.interrupt_in = "finalize"
+    result, _ = run(io, [100])
+    assert result == "rolled-back"
+    assert io.router.weights == Weights(100, 0) and io.written == []
+
+
+def test_a_split_start_restores_even_when_the_gate_fails(config: Environment) -> None:
+    """Traffic already split (a crashed switch): a failure before any step must still restore."""
+    io = FakeIO(config, FakeRouter(Weights(50, 50)), gate_passes=False)
+    result, _ = run(io, [100])
+    assert result == "rolled-back"
+    assert io.router.applied == [Weights(100, 0)]
