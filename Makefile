@@ -36,8 +36,9 @@ demo: venv ## embedded AWS up, apply `local`, deploy DEMO_VERSION to the idle co
 test: venv lint ## lint, unit and integration tests (starts its own embedded AWS)
 	$(BIN)/python -m pytest -ra
 
-lint: venv ## ruff and terraform fmt
+lint: venv ## ruff, the import contract (stages depend downwards; only cli prints) and terraform fmt
 	$(BIN)/ruff check bgtool tests bench
+	$(BIN)/lint-imports
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive modules
 
 unit: venv ## fast tests without AWS
@@ -89,8 +90,9 @@ drift: venv ## drift check of ENV (exit 2 on drift)
 drift-all: venv ## drift check of every environment (exit 2 on drift)
 	$(BGTOOL) drift --all
 
-bench: venv ## switch/rollback timings as ratios to a bare terraform apply (embedded AWS)
+bench: venv ## switch/rollback timings against a bare terraform apply; drift against plan (embedded AWS)
 	$(BIN)/python bench/switch.py
+	$(BIN)/python bench/drift.py
 
 clean: ## remove rendered layers (state is kept)
 	rm -rf build
