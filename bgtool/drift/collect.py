@@ -1,4 +1,9 @@
-"""The I/O of `bgtool drift`: terraform plans per layer, boto3 reads, in bounded parallel.
+"""The I/O of `bgtool drift`: one terraform plan per layer, boto3 reads, in bounded parallel.
+
+A layer costs what `bgtool plan` costs: one normal plan, whose saved document carries both what
+changed outside Terraform (`resource_drift`, found by the plan's refresh) and what the repo has
+not applied yet (`resource_changes`). A separate refresh-only plan would report the same drift
+at the price of a second run of the provider.
 
 Each terraform invocation starts the ~675 MiB AWS provider several times, so the number of
 terraform processes running at once is bounded by one semaphore for the whole run (`jobs`,
@@ -26,13 +31,11 @@ from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
 from bgtool.errors import BgtoolError
 from bgtool.release.lock import OperationLock
 from bgtool.render import parity
-from bgtool.render.templates import LAYERS, render_layer
-from bgtool.terraform.layers import UPSTREAM
-from bgtool.terraform.runner import TerraformError
+from bgtool.render.templates import LAYERS, UPSTREAM, render_layer
+from bgtool.terraform.runner import RunResult, TerraformError
 from bgtool.terraform.workspace import Workspace
 
-REFRESH_PLAN = "bgtool-drift-refresh.tfplan"
-CONFIG_PLAN = "bgtool-drift.tfplan"
+DRIFT_PLAN = "bgtool-drift.tfplan"
 LOCK_TIMEOUT = "60s"
 TRANSIENT = ("use of closed network connection", "connection reset by peer")
 Progress = Callable[[str], None]
@@ -97,7 +100,7 @@ class Checker:
         return items, checks
 
     def _layer(self, ws: Workspace, layer: str) -> tuple[list[DriftItem], LayerCheck, dict[str, Any]]:
-        """Both plans of one layer; a dropped connection (seen on a loaded embedded AWS) is retried once."""
+        """The plan of one layer; a dropped connection (seen on a loaded embedded AWS) is retried once."""
         first = self._layer_once(ws, layer)
         if first[1].status == "error" and any(t in (first[1].error or "") for t in TRANSIENT):
             self.progress(f"{ws.env}/{layer}: transient error, retrying once")
@@ -109,19 +112,17 @@ class Checker:
         try:
             with self.slots:
                 tf = ws.terraform(layer)
-                refresh_file, plan_file = tf.workdir / REFRESH_PLAN, tf.workdir / CONFIG_PLAN
-                check.refresh_exit = tf.plan(refresh_only=True, out=refresh_file, lock_timeout=LOCK_TIMEOUT).exit_code
-                refresh_doc = tf.show_plan(refresh_file)
-            with self.slots:
-                check.plan_exit = tf.plan(out=plan_file, lock_timeout=LOCK_TIMEOUT).exit_code
-                plan_doc = tf.show_plan(plan_file) if check.plan_exit == 2 else {}
+                plan_file = tf.workdir / DRIFT_PLAN
+                result = tf.plan(out=plan_file, lock_timeout=LOCK_TIMEOUT)
+                check.plan_exit = result.exit_code
+                doc = tf.show_plan(plan_file) if _needs_document(layer, result) else {}
         except TerraformError as exc:
             check.status, check.error = "error", exc.message
             return [], check, {}
-        items = diff.terraform_items(ws.env, layer, refresh_doc, plan_doc)
+        items = diff.terraform_items(ws.env, layer, doc)
         check.status = "drift" if items else "clean"
         self.progress(f"{ws.env}/{layer}: {check.status}")
-        return items, check, refresh_doc
+        return items, check, doc
 
     # -- bgtool-specific checks ------------------------------------------------------------------
     def _bgtool_checks(self, ws: Workspace, items: list[DriftItem]) -> list[DriftItem]:
@@ -194,6 +195,15 @@ class Checker:
         blue = render_layer(self.root, ws.loaded, "blue")
         green = render_layer(self.root, ws.loaded, "green")
         return diff.rendered_parity_items(ws.env, parity.layer_differences(blue, green), "templates: rendered")
+
+
+def _needs_document(layer: str, result: RunResult) -> bool:
+    """Whether the saved plan must be read back (`show -json` starts the provider once more).
+
+    A plan with nothing to do and no drift event in its stream has no item to give. The base
+    layer's document is always read: its state lists the rule ids the unmanaged-rule check needs.
+    """
+    return layer == "base" or result.exit_code == 2 or bool(result.summary.drifted)
 
 
 def _same_sizes(config: Any) -> bool:

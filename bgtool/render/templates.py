@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment as JinjaEnvironment
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 
-from bgtool.config.schema import Color, Environment, LoadedEnvironment
+from bgtool.config.schema import VERSION_PATTERN, Color, Environment, LoadedEnvironment
 from bgtool.errors import BgtoolError
 
 LAYERS: tuple[str, ...] = ("base", "blue", "green", "traffic")
@@ -218,6 +218,7 @@ def _context(root: Path, loaded: LoadedEnvironment, layer: str) -> dict[str, Any
         "default_tags": _default_tags(loaded, layer),
         "module_source": {m: _relative(here, Path(root) / "modules" / m) for m in MODULES},
         "listener_ports": _listener_ports(config),
+        "version_pattern": VERSION_PATTERN,
     }
     if layer in COLOR_LAYERS:
         source, script = _user_data(root, loaded, Color(layer))

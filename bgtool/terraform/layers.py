@@ -7,17 +7,17 @@ plus the command that resumes: nothing is half-applied silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bgtool.errors import BgtoolError
-from bgtool.render.templates import LAYERS
+from bgtool.render.templates import LAYERS, UPSTREAM
 from bgtool.terraform.events import ResourceChange
 from bgtool.terraform.runner import TerraformError
 from bgtool.terraform.workspace import Workspace
 
-UPSTREAM = {"base": (), "blue": ("base",), "green": ("base",), "traffic": ("base",)}
+RELEASE = "release"
 
 
 @dataclass
@@ -30,19 +30,29 @@ class LayerPlan:
     resources: list[ResourceChange] = field(default_factory=list)
     plan_file: Path | None = None
     error: str | None = None
+    live: bool = False
+    """The layer of a color that serves production traffic now."""
+    marks: dict[str, str] = field(default_factory=dict)
+    """What a planned change means beyond its action, by address ("release", "capacity", ...)."""
+
+    @property
+    def release(self) -> bool:
+        """Applying this plan needs a blue/green release (it would change what serves production)."""
+        return RELEASE in self.marks.values()
 
     def to_dict(self) -> dict[str, object]:
         return {
             "layer": self.layer, "status": self.status, "add": self.add, "change": self.change,
-            "destroy": self.destroy, "error": self.error,
-            "resources": [{"address": r.address, "action": r.action} for r in self.resources],
+            "destroy": self.destroy, "error": self.error, "live": self.live, "release": self.release,
+            "resources": [{"address": r.address, "action": r.action, "kind": self.marks.get(r.address),
+                           "release": self.marks.get(r.address) == RELEASE} for r in self.resources],
         }
 
 
 @dataclass
 class LayerResult:
     layer: str
-    status: str  # "applied" | "no-changes" | "declined" | "failed" | "not-reached" | "delegated"
+    status: str  # "applied" | "no-changes" | "declined" | "failed" | "not-reached" | "delegated" | "released"
     add: int = 0
     change: int = 0
     destroy: int = 0
@@ -53,16 +63,16 @@ class LayerResult:
 
 
 class ApplyFailed(BgtoolError):
-    def __init__(self, env: str, results: list[LayerResult], cause: BgtoolError) -> None:
+    def __init__(self, env: str, results: list[LayerResult], cause: BgtoolError, resume: str | None = None) -> None:
         self.results = results
-        applied = [r.layer for r in results if r.status in ("applied", "no-changes", "delegated")]
+        applied = [r.layer for r in results if r.status in ("applied", "no-changes", "delegated", "released")]
         failed = [r.layer for r in results if r.status == "failed"]
         pending = [r.layer for r in results if r.status == "not-reached"]
         super().__init__(
             f"{cause.message}\n\nlayers up to date: {', '.join(applied) or 'none'}; "
             f"failed: {', '.join(failed) or 'none'}; not reached: {', '.join(pending) or 'none'}",
             hint=(f"{cause.hint}\n" if cause.hint else "")
-            + f"Fix the cause, then run 'bgtool apply {env}' again: applied layers are left "
+            + f"Fix the cause, then run '{resume or f'bgtool apply {env}'}' again: applied layers are left "
             "as they are and the failed layer resumes from its Terraform state.",
         )
 
@@ -104,7 +114,8 @@ def plan_layers(ws: Workspace, layers: Sequence[str]) -> list[LayerPlan]:
     return plans
 
 
-TrafficHandler = Callable[[Workspace], LayerResult | None]
+LayerHandler = Callable[[Workspace], LayerResult | None]
+TrafficHandler = LayerHandler
 Approver = Callable[[LayerPlan], bool]
 
 
@@ -113,17 +124,22 @@ def apply_layers(
     layers: Sequence[str],
     approve: Approver,
     traffic_handler: TrafficHandler | None = None,
+    *,
+    handlers: Mapping[str, LayerHandler] | None = None,
+    resume: str | None = None,
 ) -> list[LayerResult]:
-    """Apply in order; `traffic_handler` may take over the traffic layer (the guarded switch)."""
+    """Apply in the order given; a handler may take over a layer (the guarded switch takes traffic,
+    a release takes the live color) by returning its result, or return None for a plain apply."""
     ws.prepare()
+    by_layer = {**(handlers or {}), **({"traffic": traffic_handler} if traffic_handler else {})}
     results: list[LayerResult] = []
     for i, layer in enumerate(layers):
         try:
-            result = _apply_one(ws, layer, approve, traffic_handler)
+            result = _apply_one(ws, layer, approve, by_layer.get(layer))
         except BgtoolError as exc:
             results.append(LayerResult(layer, "failed", detail=exc.message))
             results += [LayerResult(rest, "not-reached") for rest in layers[i + 1 :]]
-            raise ApplyFailed(ws.env, results, exc) from exc
+            raise ApplyFailed(ws.env, results, exc, resume) from exc
         results.append(result)
         if result.status == "declined":
             results += [LayerResult(rest, "not-reached") for rest in layers[i + 1 :]]
@@ -131,9 +147,9 @@ def apply_layers(
     return results
 
 
-def _apply_one(ws: Workspace, layer: str, approve: Approver, traffic_handler: TrafficHandler | None) -> LayerResult:
-    if layer == "traffic" and traffic_handler is not None:
-        delegated = traffic_handler(ws)
+def _apply_one(ws: Workspace, layer: str, approve: Approver, handler: LayerHandler | None) -> LayerResult:
+    if handler is not None:
+        delegated = handler(ws)
         if delegated is not None:
             return delegated
     plan = plan_layer(ws, layer)
