@@ -148,6 +148,8 @@ class Outcome:
     result: str = "failed"
     reason: str = ""
     restore_error: str = ""
+    restore: dict[str, Any] = field(default_factory=dict)
+    """How production got back: seconds from detection to the direct flip and to the Terraform reconcile."""
     versions: dict[str, str] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
@@ -187,6 +189,7 @@ class Switch:
         self.config = io.config()
         self.gate_report: GateReport | None = None
         self._off_old = False
+        self._detected_at: float | None = None
 
     # -- public -----------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -236,6 +239,7 @@ class Switch:
             return
         if not self.outcome.reason:
             self.outcome.reason = f"{where}: {reason}"
+            self._detected_at = self.clock()
         self.io.emit(Note(f"{where} failed: {reason}", "error"))
 
     # -- handlers ---------------------------------------------------------------------------
@@ -301,9 +305,22 @@ class Switch:
         self.io.emit(Note(f"{written}: active_color: {self.plan.to.value}", "ok"))
 
     def _restore(self, phase: Phase) -> None:
+        """Users first, then the books: a direct flip takes production off the failing color within a
+        second of detection, and the Terraform apply that follows makes state agree (and is the
+        restore on its own when the flip itself fails)."""
         old = self.plan.from_color
-        self.io.emit(Note(f"↩ restoring 100% on {old.value} ({self.io.router.mode})", "warn"))
+        detected = self._detected_at if self._detected_at is not None else self.clock()
+        self.io.emit(Note(f"↩ restoring 100% on {old.value}: direct flip, then {self.io.router.mode} reconcile",
+                          "warn"))
+        try:
+            self.io.router.flip(old)
+            self.outcome.restore["flip_seconds"] = round(self.clock() - detected, 3)
+        except (BgtoolError, ClientError, BotoCoreError) as exc:
+            self.outcome.restore["flip_error"] = getattr(exc, "message", None) or str(exc)
+            self.io.emit(Note(f"direct flip failed ({self.outcome.restore['flip_error']}); restoring through "
+                              "Terraform only", "warn"))
         self.io.router.apply(Weights.all_on(old), self.plan.to)
+        self.outcome.restore["reconcile_seconds"] = round(self.clock() - detected, 3)
         self.io.emit(Restored(old.value, True, f"(production {Weights.all_on(old)})"))
 
     # -- helpers ----------------------------------------------------------------------------
@@ -334,6 +351,8 @@ class Switch:
                                    "monitor_seconds": self.plan.monitor_seconds, "trigger": self.plan.trigger}
         if o.gate is not None:
             details["gate"] = o.gate
+        if o.restore:
+            details["restore"] = o.restore
         if o.restore_error:
             details["restore_error"] = o.restore_error
             details["live_weights"] = o.live_weights

@@ -27,6 +27,8 @@ class FakeRouter:
         self.applied: list[Weights] = []
         self.fail_on = fail_on
         self.interrupt_on: Weights | None = None
+        self.flips: list[Color] = []
+        self.flip_fails = False
 
     def live_weights(self) -> Weights:
         return self.weights
@@ -43,7 +45,12 @@ class FakeRouter:
         return {"add": 0, "change": 1, "destroy": 0}
 
     def flip(self, color: Color) -> None:
-        raise AssertionError("a switch never breaks glass")
+        from bgtool.errors import BgtoolError
+
+        self.flips.append(color)
+        if self.flip_fails:
+            raise BgtoolError("ModifyListener refused")
+        self.weights = Weights.all_on(color)
 
     def describe(self) -> str:
         return str(self.weights)
@@ -151,6 +158,7 @@ def test_operator_declining_changes_nothing(config: Environment) -> None:
 
 def test_a_failed_restore_ends_failed_and_says_where_traffic_is(config: Environment) -> None:
     router = FakeRouter(Weights(100, 0), fail_on=Weights(100, 0))
+    router.flip_fails = True
     io = FakeIO(config, router)
     io.compute.alarm_after_polls = 1  # an alarm fires during the first bake
     result, _ = run(io, [10, 100])
@@ -198,3 +206,25 @@ def test_a_split_start_restores_even_when_the_gate_fails(config: Environment) ->
     result, _ = run(io, [100])
     assert result == "rolled-back"
     assert io.router.applied == [Weights(100, 0)]
+
+
+def test_a_restore_flips_first_then_reconciles_and_records_both_times(config: Environment) -> None:
+    router = FakeRouter(Weights(100, 0))
+    io = FakeIO(config, router)
+    io.compute.alarm_after_polls = 1
+    outcome = Switch(None, plan([10, 100]), lambda q: True, io=io, sleep=lambda _s: None).run()
+    assert outcome.result == "rolled-back"
+    assert router.flips == [Color.BLUE]
+    assert router.applied[-1] == Weights(100, 0)  # Terraform reconciles what the flip did
+    restore = io.records[-1].details["restore"]
+    assert 0 <= restore["flip_seconds"] <= restore["reconcile_seconds"]
+
+
+def test_a_failed_flip_still_restores_through_terraform(config: Environment) -> None:
+    router = FakeRouter(Weights(100, 0))
+    router.flip_fails = True
+    io = FakeIO(config, router)
+    io.compute.alarm_after_polls = 1
+    outcome = Switch(None, plan([10, 100]), lambda q: True, io=io, sleep=lambda _s: None).run()
+    assert outcome.result == "rolled-back" and router.weights == Weights(100, 0)
+    assert "ModifyListener refused" in io.records[-1].details["restore"]["flip_error"]
