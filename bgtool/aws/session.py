@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from bgtool.aws.errors import Target
 from bgtool.config.schema import Environment
 
 EMBEDDED_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bgtool", "AWS_SECRET_ACCESS_KEY": "bgtool"}
@@ -22,8 +23,9 @@ def terraform_env(config: Environment) -> dict[str, str]:
     """Process environment that Terraform needs to reach this environment's AWS."""
     env: dict[str, str] = {"AWS_REGION": config.aws.region}
     if config.embedded:
-        env.update(EMBEDDED_CREDENTIALS)
         env["AWS_EC2_METADATA_DISABLED"] = "true"
+    if config.embedded and not config.aws.profile:
+        env.update(EMBEDDED_CREDENTIALS)
     elif config.aws.profile:
         env["AWS_PROFILE"] = config.aws.profile
     return env
@@ -35,9 +37,17 @@ class Aws:
     def __init__(self, config: Environment) -> None:
         self.config = config
 
+    @property
+    def target(self) -> Target:
+        """Where these clients go, for error reports (no credentials, only names)."""
+        embedded = self.config.embedded
+        return Target(region=self.config.aws.region, endpoint=self.config.aws.endpoint if embedded else None,
+                      profile=self.config.aws.profile, embedded=embedded)
+
     @cached_property
     def _session(self) -> boto3.session.Session:
-        if self.config.embedded:
+        # A profile also applies to the embedded AWS: one that enforces IAM needs real keys of its users.
+        if self.config.embedded and not self.config.aws.profile:
             return boto3.session.Session(
                 aws_access_key_id=EMBEDDED_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=EMBEDDED_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],

@@ -7,12 +7,15 @@ Defined once so that `--yes`, `--json` and ENV mean the same thing in every comm
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
+from bgtool.aws.errors import Target
 from bgtool.cli import ui
 from bgtool.config.project import find_root
 from bgtool.errors import BgtoolError
 from bgtool.events import Confirm, Question
-from bgtool.terraform.layers import Approver, LayerPlan
+from bgtool.release.infra import DESCRIPTION, LOAD_BALANCER
+from bgtool.terraform.layers import RELEASE, Approver, LayerPlan
 from bgtool.terraform.workspace import Workspace
 
 ENV = typer.Argument(..., help="Environment name: environments/ENV.yaml.", show_default=False)
@@ -20,9 +23,32 @@ JSON = typer.Option(False, "--json", help="Print one JSON document on stdout; pr
 YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (automation).")
 
 
+_opened: list[Workspace] = []
+
+
 def open_workspace(env: str) -> Workspace:
-    """The environment's workspace, with progress rendered on stderr."""
-    return Workspace(find_root(), env, emit=ui.Reporter())
+    """The environment's workspace, with progress rendered on stderr.
+
+    It is remembered so that the error policy can say which AWS (endpoint, region, profile) a
+    failure happened against and name the environment in the command that recovers.
+    """
+    ws = Workspace(find_root(), env, emit=ui.Reporter())
+    _opened[:] = [ws]
+    return ws
+
+
+def current_target() -> Target | None:
+    """The AWS of the workspace this command opened, if it opened one."""
+    return _opened[-1].aws.target if _opened else None
+
+
+def current_env() -> str | None:
+    return _opened[-1].env if _opened else None
+
+
+def forget_workspace() -> None:
+    """Each run starts without one (several runs share a process in tests)."""
+    _opened.clear()
 
 
 def refuse_without_terminal(yes: bool, command: str) -> None:
@@ -56,9 +82,13 @@ def print_plan(plans: list[LayerPlan]) -> None:
             continue
         word = f"{p.add} to add, {p.change} to change, {p.destroy} to destroy"
         word = "no changes" if p.status == "no-changes" else word
-        ui.console.print(f"[bold]{p.layer}[/]: {word}")
+        live = " (live color)" if p.live else ""
+        ui.console.print(f"[bold]{p.layer}[/]{live}: {word}")
         for r in p.resources:
-            ui.console.print(f"    {r.action:8} {r.address}", markup=False)
+            kind = p.marks.get(r.address)
+            style = {RELEASE: "bold magenta", LOAD_BALANCER: "bold red"}.get(kind or "", "cyan")
+            mark = f"  [{style}]<- {DESCRIPTION[kind]}[/]" if kind else ""
+            ui.console.print(f"    {r.action:8} {escape(r.address)}{mark}")
 
 
 def plan_approver(yes: bool, command: str, env: str) -> Approver:

@@ -27,6 +27,7 @@ _DONE = {"create": "created", "update": "updated", "delete": "destroyed", "repla
 
 
 _json_mode = False
+_document: dict[str, Any] | None = None
 
 
 def set_json_mode(enabled: bool) -> None:
@@ -39,7 +40,31 @@ def json_mode() -> bool:
     return _json_mode
 
 
-def emit_json(document: Any) -> None:
+def emit_json(document: dict[str, Any]) -> None:
+    """Hand over the command's one document; the CLI's entry point prints it once the exit code is known.
+
+    Deferring it keeps "exactly one document on stdout" true when a command fails after building
+    its result (the error document replaces it), and lets one rule fill in `ok` for every command.
+    """
+    global _document
+    _document = document
+
+
+def flush_json(exit_code: int) -> None:
+    """With --json, print the pending document; `ok` is true exactly when the exit code is 0 or 2 (the
+    command did its job), unless the command said otherwise itself."""
+    global _document
+    document, _document = _document, None
+    if document is not None and _json_mode:
+        write_json({"ok": exit_code in (0, 2), **document})
+
+
+def discard_json() -> None:
+    global _document
+    _document = None
+
+
+def write_json(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
 

@@ -14,8 +14,9 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +25,7 @@ from bgtool.config.project import state_dir
 from bgtool.config.schema import Environment
 from bgtool.errors import BgtoolError
 from bgtool.release.history import actor, now
+from bgtool.terraform.statelocks import StateLock, clear_state_lock, find_state_locks
 
 
 @dataclass(frozen=True)
@@ -132,3 +134,108 @@ class OperationLock:
             yield info
         finally:
             self.release(info)
+
+
+# -- every lock of an environment, for `bgtool unlock` ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """One lock on an environment: bgtool's operation lock or Terraform's lock on one layer's state.
+
+    `alive` is True when its holder is known to be running (its process on this machine, or a held
+    fcntl lock): such a lock is never cleared. False: known dead. None: cannot be known from here
+    (another machine, or a DynamoDB lock, which names no process).
+    """
+
+    kind: str
+    layer: str | None
+    holder: str
+    age_seconds: float | None
+    alive: bool | None
+    lock: LockInfo | StateLock
+
+    def describe(self) -> str:
+        what = "operation lock" if self.kind == "operation" else f"terraform state lock of layer '{self.layer}'"
+        age = f", {_age(self.age_seconds)} old" if self.age_seconds is not None else ""
+        return f"{what}: {self.holder}{age}"
+
+    def to_dict(self) -> dict[str, Any]:
+        detail = asdict(self.lock) if isinstance(self.lock, LockInfo) else self.lock.to_dict()
+        return {**detail, "kind": self.kind, "layer": self.layer, "holder": self.holder,
+                "age_seconds": self.age_seconds, "alive": self.alive}
+
+
+def environment_locks(root: Path, env: str, config: Environment, aws: Aws) -> list[HeldLock]:
+    """The operation lock first, then Terraform's locks layer by layer."""
+    found: list[HeldLock] = []
+    operation = OperationLock(root, env, config, aws).current()
+    if operation is not None:
+        found.append(HeldLock("operation", None, operation.describe(), operation.age_seconds(),
+                              operation_alive(operation), operation))
+    for state in find_state_locks(root, env, config, aws):
+        found.append(HeldLock("terraform", state.layer, state.describe(), state.age_seconds(), state.held, state))
+    return found
+
+
+def clear_lock(root: Path, env: str, config: Environment, aws: Aws, held: HeldLock) -> None:
+    """Clear exactly the lock that was shown; one taken since is left alone (and reported)."""
+    if isinstance(held.lock, StateLock):
+        clear_state_lock(held.lock, config, aws)
+        return
+    lock = OperationLock(root, env, config, aws)
+    lock.release(held.lock)
+    current = lock.current()
+    if current is not None:
+        raise BgtoolError(f"{env} was locked again meanwhile: {current.describe()}; that lock was left in place",
+                          hint=f"Run 'bgtool unlock {env}' again to see it.")
+
+
+def operation_alive(info: LockInfo) -> bool | None:
+    """Whether the operation's process still runs: knowable only on the machine that took the lock.
+
+    A pid reused by a process started after the lock was taken does not count as the holder.
+    """
+    if info.host != socket.gethostname():
+        return None
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    started = process_started(info.pid)
+    since = datetime.fromisoformat(info.since)
+    return started is None or started <= since + timedelta(seconds=1)
+
+
+def process_started(pid: int) -> datetime | None:
+    """When PID started (Linux /proc); None where that cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return datetime.fromtimestamp(boot + int(fields[19]) / ticks, UTC)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes = seconds / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
+
+
+class LocksLeft(BgtoolError):
+    """`unlock` cleared nothing; `details` lists the locks that were shown (for --json)."""
+
+    kind = "refused"
+
+    def __init__(self, env: str, found: list[HeldLock], why: str) -> None:
+        super().__init__(f"{env} has {len(found)} lock(s) (shown above); {why}: nothing was cleared",
+                         hint=f"Make sure those runs are dead, then 'bgtool unlock {env} --yes'.")
+        self.details = {"env": env, "locks": [held.to_dict() for held in found]}

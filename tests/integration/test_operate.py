@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -206,7 +208,12 @@ def test_second_operation_fails_at_once_naming_the_holder(ops: Project) -> None:
 def test_unlock_clears_a_crashed_runs_lock(ops: Project) -> None:
     config = config_of(ops)
     lock = OperationLock(ops.root, ENV, config, Aws(config))
-    lock.acquire("deploy 9.9.9 to green (crashed)")
+    # A run that takes the lock and dies without releasing it (a live holder's lock is never cleared).
+    crash = ("import sys; from pathlib import Path; from bgtool.aws.session import Aws; "
+             "from bgtool.config.schema import load_environment; from bgtool.release.lock import OperationLock; "
+             "c = load_environment(Path(sys.argv[1]), sys.argv[2], endpoint_override=sys.argv[3]).config; "
+             "OperationLock(Path(sys.argv[1]), sys.argv[2], c, Aws(c)).acquire('deploy 9.9.9 to green (crashed)')")
+    subprocess.run([sys.executable, "-c", crash, str(ops.root), ENV, ops.endpoint], check=True)
     refused = ops.run("unlock", ENV)  # no terminal, no --yes: left in place
     assert refused.returncode == 1 and lock.current() is not None
     done = ops.ok("unlock", ENV, "--yes")

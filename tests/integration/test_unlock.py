@@ -1,0 +1,90 @@
+"""A Terraform run killed while it holds its state lock, on the embedded AWS (S3 backend, DynamoDB
+locks): every later run of that layer fails, `bgtool unlock` shows the lock with its holder and age,
+refuses to clear it without a terminal or --yes, and clears it with --yes, after which Terraform
+works on that layer again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bgtool.terraform.statelocks import dynamodb_lock_id
+from bgtool.terraform.workspace import Workspace
+from tests.integration.conftest import Project, add_environment
+
+ENV = "unlk"
+
+
+@pytest.fixture(scope="module")
+def unlk(project: Project) -> Iterator[Workspace]:
+    add_environment(project, ENV, 46)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BGTOOL_AWS_ENDPOINT", project.endpoint)
+        ws = Workspace(project.root, ENV)
+        ws.prepare()  # the state bucket and lock table, as any bgtool run creates them
+        yield ws
+
+
+def lock_item(ws: Workspace, layer: str) -> dict | None:
+    return ws.aws.client("dynamodb").get_item(
+        TableName=ws.config.state.lock_table, Key={"LockID": {"S": dynamodb_lock_id(ws.config, ENV, layer)}},
+        ConsistentRead=True,
+    ).get("Item")
+
+
+def kill_apply_holding_the_lock(ws: Workspace, layer: str) -> dict:
+    """Start a real `terraform apply` of LAYER and SIGKILL it as soon as its lock is in the table."""
+    tf = ws.terraform(layer)  # init (provider from the mirror, backend configured)
+    proc = subprocess.Popen([tf.binary, "apply", "-auto-approve", "-input=false", "-json"], cwd=tf.workdir,
+                            env=tf.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while (item := lock_item(ws, layer)) is None:
+            assert proc.poll() is None, f"terraform apply ended ({proc.returncode}) before its lock was seen"
+            assert time.monotonic() < deadline, "terraform apply never took its lock"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    return item
+
+
+def test_a_killed_apply_leaves_a_lock_that_unlock_shows_and_clears(unlk: Workspace, project: Project) -> None:
+    item = kill_apply_holding_the_lock(unlk, "base")
+    info = json.loads(item["Info"]["S"])
+    assert info["Operation"] == "OperationTypeApply" and lock_item(unlk, "base") is not None
+
+    # Terraform itself is blocked now, and bgtool says why and what clears it.
+    blocked = project.run("apply", ENV, "--layer", "base", "--yes", "--json")
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
+    error = json.loads(blocked.stdout)["error"]
+    assert error["kind"] == "terraform-lock" and f"'bgtool unlock {ENV}'" in error["hint"]
+    assert error["lock"]["ID"] == info["ID"]
+
+    # No terminal and no --yes: shown, nothing cleared.
+    refused = project.run("unlock", ENV, "--json")
+    assert refused.returncode == 1
+    shown = json.loads(refused.stdout)["error"]
+    assert shown["kind"] == "refused"
+    [lock] = shown["locks"]
+    assert (lock["kind"], lock["layer"], lock["id"], lock["who"]) == ("terraform", "base", info["ID"], info["Who"])
+    assert 0 <= lock["age_seconds"] < 600
+    assert f"terraform apply by {info['Who']}" in refused.stderr and "old" in refused.stderr
+    assert lock_item(unlk, "base") is not None
+
+    done = project.run("unlock", ENV, "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["ok"] is True and [(x["layer"], x["cleared"]) for x in doc["locks"]] == [("base", True)]
+    assert lock_item(unlk, "base") is None
+
+    # Terraform takes the layer's lock again: a plan runs (changes pending: the killed apply did not finish).
+    planned = project.run("plan", ENV, "--layer", "base", "--json")
+    assert planned.returncode in (0, 2), planned.stderr
+    assert json.loads(planned.stdout)["ok"] is True
+    assert project.run("unlock", ENV, "--json").returncode == 0  # nothing left behind by the plan
