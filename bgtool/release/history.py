@@ -10,16 +10,15 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from bgtool.aws.session import Aws
-from bgtool.config.project import state_dir
 from bgtool.config.schema import Environment
+from bgtool.release.store import store_for
+from bgtool.terraform.workspace import Workspace
 
 CI_ACTOR_VARIABLES = ("BGTOOL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CI_ACTOR")
 
@@ -49,19 +48,32 @@ class Record:
     details: dict[str, Any] = field(default_factory=dict)
     at: str = field(default_factory=now)
     actor: str = field(default_factory=actor)
+    wrote: dict[str, Any] = field(default_factory=dict)
+    """The release-owned values the operation left in the environment file, when it changed them
+    (bgtool.release.provenance.release_values); empty when it wrote nothing."""
+    source: dict[str, Any] = field(default_factory=dict)
+    """Where the operation ran from: in a git checkout the commit (`git rev-parse HEAD`) and whether
+    the environment file had uncommitted changes when it started."""
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> Record:
+        """Keys this version does not know (written by a newer bgtool) are ignored, not fatal."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in item.items() if k in known})
 
 
 class History:
     def __init__(self, root: Path, env: str, config: Environment, aws: Aws) -> None:
         self.env = env
-        self.config = config
-        self.aws = aws
-        self.file = state_dir(root) / "history" / f"{env}.json"
-        self.key = f"{config.state.key_prefix}/{env}/history.json"
+        self.store = store_for(root, env, config, aws)
+
+    @classmethod
+    def of(cls, ws: Workspace) -> History:
+        return cls(ws.root, ws.env, ws.config, ws.aws)
 
     def read(self) -> list[Record]:
         raw = self._load()
-        return [Record(**item) for item in raw]
+        return [Record.from_dict(item) for item in raw]
 
     def append(self, record: Record) -> Record:
         items = self._load()
@@ -76,22 +88,7 @@ class History:
         return None
 
     def _load(self) -> list[dict[str, Any]]:
-        if self.config.state.backend == "local":
-            return json.loads(self.file.read_text()) if self.file.exists() else []
-        try:
-            body = self.aws.client("s3").get_object(Bucket=self.config.state.bucket, Key=self.key)["Body"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return []
-            raise
-        return json.loads(body.read() or b"[]")
+        return json.loads(self.store.read_history() or "[]")
 
     def _store(self, items: list[dict[str, Any]]) -> None:
-        text = json.dumps(items, indent=1)
-        if self.config.state.backend == "local":
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            self.file.write_text(text)
-            return
-        self.aws.client("s3").put_object(
-            Bucket=self.config.state.bucket, Key=self.key, Body=text.encode(), ContentType="application/json"
-        )
+        self.store.write_history(json.dumps(items, indent=1))

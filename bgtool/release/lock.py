@@ -18,14 +18,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from bgtool.aws.session import Aws
-from bgtool.config.project import state_dir
 from bgtool.config.schema import Environment
 from bgtool.errors import BgtoolError
 from bgtool.release.history import actor, now
+from bgtool.release.store import store_for
 from bgtool.terraform.statelocks import StateLock, clear_state_lock, find_state_locks
+from bgtool.terraform.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -57,75 +56,28 @@ class LockHeld(BgtoolError):
 class OperationLock:
     def __init__(self, root: Path, env: str, config: Environment, aws: Aws) -> None:
         self.env = env
-        self.config = config
-        self.aws = aws
-        self.file = state_dir(root) / "locks" / f"{env}.json"
-        self.lock_id = f"bgtool-operation/{config.state.key_prefix}/{env}"
+        self.store = store_for(root, env, config, aws)
 
-    @property
-    def _dynamodb(self) -> bool:
-        return self.config.state.backend == "s3"
+    @classmethod
+    def of(cls, ws: Workspace) -> OperationLock:
+        return cls(ws.root, ws.env, ws.config, ws.aws)
 
     def current(self) -> LockInfo | None:
-        if not self._dynamodb:
-            return LockInfo(**json.loads(self.file.read_text())) if self.file.exists() else None
-        item = self.aws.client("dynamodb").get_item(
-            TableName=self.config.state.lock_table, Key={"LockID": {"S": self.lock_id}}, ConsistentRead=True
-        ).get("Item")
-        return LockInfo(**json.loads(item["Info"]["S"])) if item else None
+        text = self.store.read_lock()
+        return LockInfo(**json.loads(text)) if text else None
 
     def acquire(self, operation: str) -> LockInfo:
         info = LockInfo(actor(), operation, now(), socket.gethostname(), os.getpid())
-        if self._dynamodb:
-            self._acquire_item(info)
-        else:
-            self._acquire_file(info)
+        while not self.store.create_lock(json.dumps(asdict(info))):
+            holder = self.current()
+            if holder is not None:
+                raise LockHeld(self.env, holder)
+            # released between our attempt and our read: try again
         return info
-
-    def _acquire_item(self, info: LockInfo) -> None:
-        try:
-            self.aws.client("dynamodb").put_item(
-                TableName=self.config.state.lock_table,
-                Item={"LockID": {"S": self.lock_id}, "Info": {"S": json.dumps(asdict(info))}},
-                ConditionExpression="attribute_not_exists(LockID)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            holder = self.current()
-            if holder is None:  # released between our put and our read: try once more
-                return self._acquire_item(info)
-            raise LockHeld(self.env, holder) from None
-
-    def _acquire_file(self, info: LockInfo) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = self.current()
-            if holder is None:
-                return self._acquire_file(info)
-            raise LockHeld(self.env, holder) from None
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(info), handle)
 
     def release(self, info: LockInfo | None = None) -> None:
         """Release; with `info`, only if we still hold it (never someone else's lock)."""
-        if self._dynamodb:
-            kwargs: dict[str, object] = {}
-            if info is not None:
-                kwargs = {"ConditionExpression": "Info = :info",
-                          "ExpressionAttributeValues": {":info": {"S": json.dumps(asdict(info))}}}
-            try:
-                self.aws.client("dynamodb").delete_item(
-                    TableName=self.config.state.lock_table, Key={"LockID": {"S": self.lock_id}}, **kwargs
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
-            return
-        if info is None or self.current() == info:
-            self.file.unlink(missing_ok=True)
+        self.store.delete_lock(json.dumps(asdict(info)) if info is not None else None)
 
     @contextmanager
     def held(self, operation: str) -> Iterator[LockInfo]:

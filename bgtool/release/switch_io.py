@@ -10,21 +10,31 @@ interrupt arrives in any phase.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol
 
+from bgtool.aws.live import color_alb, target_group_arns
+from bgtool.aws.metrics import MetricsReader, TrafficStats
 from bgtool.config import envfile
 from bgtool.config.schema import Color, Environment
-from bgtool.release.gate import GateReport
+from bgtool.release.gate import GateReport, metrics_resolution
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
 from bgtool.release.seams import ColorCompute, TrafficRouter, compute_for, router_for
 from bgtool.terraform.workspace import Workspace
 
 
+class TrafficMeter(Protocol):
+    def window(self, color: Color, start: datetime, end: datetime) -> TrafficStats | None:
+        """What COLOR's target group served between START and END (None: no load balancer to ask)."""
+
+
 class SwitchIO(Protocol):
     env: str
     router: TrafficRouter
     compute: ColorCompute
+    meter: TrafficMeter | None
+    """Each step is judged by its traffic when there is one."""
 
     def emit(self, event: object) -> None: ...
 
@@ -49,6 +59,7 @@ class WorkspaceIO:
         self.env = ws.env
         self.router = router_for(ws)
         self.compute = compute_for(ws)
+        self.meter: TrafficMeter | None = CloudWatchMeter(ws)
 
     def emit(self, event: object) -> None:
         self.ws.emit(event)
@@ -68,7 +79,28 @@ class WorkspaceIO:
         return self.ws.loaded.path.name
 
     def record(self, record: Record) -> None:
-        History(self.ws.root, self.ws.env, self.ws.config, self.ws.aws).append(record)
+        History.of(self.ws).append(record)
 
     def lock(self, label: str) -> AbstractContextManager[object]:
-        return OperationLock(self.ws.root, self.ws.env, self.ws.config, self.ws.aws).held(label)
+        return OperationLock.of(self.ws).held(label)
+
+
+class CloudWatchMeter:
+    """The load balancer metrics of the environment's two target groups (found once, then cached)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._readers: dict[Color, MetricsReader] = {}
+        self._tg_arns: dict[str, str] = {}
+
+    def window(self, color: Color, start: datetime, end: datetime) -> TrafficStats | None:
+        reader = self._readers.get(color)
+        if reader is None:
+            alb = color_alb(self.ws.aws, self.ws.config, color)  # in DNS mode each color has its own
+            if alb is None:
+                return None
+            self._tg_arns = self._tg_arns or target_group_arns(self.ws.aws, self.ws.config)
+            reader = self._readers[color] = MetricsReader(self.ws.aws, alb["LoadBalancerArn"],
+                                                          metrics_resolution(self.ws.config))
+        arn = self._tg_arns.get(color.value)
+        return reader.window(arn, start, end) if arn else None
