@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bgtool.embedded.alarms import AlarmDefinition, UnsupportedAlarm, evaluate, period_datapoints
 from bgtool.embedded.metrics import (
     NAMESPACE,
+    RESPONSE_TIME,
     UNITS,
     Sample,
     ServerInfo,
@@ -47,6 +48,7 @@ ALB_PERIOD = 60.0  # an ALB publishes its metrics once a minute
 MIN_RETENTION = 600.0  # seconds of samples kept even when no alarm needs them
 MAX_PENDING = 5000  # unpublished datapoints kept while CloudWatch does not answer
 REASON_LIMIT = 1023  # SetAlarmState's StateReason maximum
+VALUES_PER_DATUM = 150  # PutMetricData's limit of Values (and Counts) in one datum
 
 Dims = tuple[tuple[str, str], ...]
 
@@ -114,7 +116,7 @@ class Monitor:
         due = sorted(k for k in self._pending if k[2] + self.publish_period <= now)
         if not due:
             return
-        data = [self._datum(key) for key in due]
+        data = [datum for key in due for datum in self._data(key)]
         try:
             for i in range(0, len(data), 500):
                 self.cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data[i:i + 500])
@@ -126,18 +128,24 @@ class Monitor:
         for key in due:
             del self._pending[key]
 
-    def _datum(self, key: tuple[Dims, str, float]) -> dict[str, Any]:
+    def _data(self, key: tuple[Dims, str, float]) -> list[dict[str, Any]]:
+        """Counts as one aggregated datapoint; response times as values with counts (at most
+        VALUES_PER_DATUM per datum, as PutMetricData allows), so that percentiles (p99) can be
+        computed from them, as CloudWatch does from an ALB's TargetResponseTime."""
         dims, metric, start = key
-        datum: dict[str, Any] = {
+        base: dict[str, Any] = {
             "MetricName": metric,
             "Dimensions": [{"Name": name, "Value": value} for name, value in dims],
             "Timestamp": datetime.fromtimestamp(start, UTC),
-            "StatisticValues": statistic_values(self._pending[key]),
             "Unit": UNITS[metric],
         }
         if self.publish_period < 60:
-            datum["StorageResolution"] = 1
-        return datum
+            base["StorageResolution"] = 1
+        samples = [s for s in self._pending[key] if s.count > 0]
+        if metric != RESPONSE_TIME or not samples:
+            return [{**base, "StatisticValues": statistic_values(self._pending[key])}]
+        return [{**base, "Values": [s.value for s in chunk], "Counts": [float(s.count) for s in chunk]}
+                for chunk in (samples[i:i + VALUES_PER_DATUM] for i in range(0, len(samples), VALUES_PER_DATUM))]
 
     def _trim_pending(self) -> None:
         for key in sorted(self._pending, key=lambda k: k[2])[:max(0, len(self._pending) - MAX_PENDING)]:

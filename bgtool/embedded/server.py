@@ -1,15 +1,17 @@
-"""The embedded AWS: a moto server on loopback, started and stopped by bgtool.
+"""The embedded AWS: a moto server on loopback with its data plane, started and stopped by bgtool.
 
-The pid, port and log live under `.bgtool/`, so `down` stops exactly the server that `up`
-started and never some other process on the port.
+`up` starts one daemon per project (bgtool.embedded.daemon: moto in-process, HAProxy, the target
+processes) and waits until it says it is ready. The pid, port and log live under `.bgtool/`, so
+`down` stops exactly what `up` started and never some other process on the port; it also stops
+anything the daemon's pid files still name, so nothing keeps listening after a daemon crash.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bgtool.config.project import state_dir
+from bgtool.embedded.dataplane import files as dataplane_files
+from bgtool.embedded.dataplane import read_state
+from bgtool.embedded.haproxy import ensure_haproxy
+from bgtool.embedded.targets import kill_leftovers, workers_dir
 from bgtool.errors import BgtoolError
 
 DEFAULT_PORT = 5000
@@ -73,18 +79,21 @@ def status(root: Path) -> ServerInfo | None:
     return info if _alive(info.pid) else None
 
 
-def _server_command(port: int) -> list[str]:
-    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    if not Path(exe).exists():
+def _server_command(root: Path, port: int) -> list[str]:
+    if importlib.util.find_spec("moto") is None:
         raise BgtoolError(
-            "moto_server was not found: the embedded AWS needs the 'local' extra",
+            "moto was not found: the embedded AWS needs the 'local' extra",
             hint="pip install 'bgtool[local]'  (make demo does this)",
         )
-    return [exe, "-H", "127.0.0.1", "-p", str(port)]
+    return [sys.executable, "-m", "bgtool.embedded.daemon", "--root", str(root), "--port", str(port)]
 
 
-def up(root: Path, port: int = DEFAULT_PORT, wait_seconds: float = 30) -> tuple[ServerInfo, bool]:
-    """Start the server (or find it running); returns (info, started_now)."""
+def up(root: Path, port: int = DEFAULT_PORT, wait_seconds: float = 30, *,
+       install: bool = False) -> tuple[ServerInfo, bool]:
+    """Start the embedded AWS and its data plane (or find them running); returns (info, started_now).
+
+    INSTALL lets a missing HAProxy be installed with apt-get (what `bgtool local up` does).
+    """
     running = status(root)
     if running and running.port == port:
         if not _wait_until_answers(port, wait_seconds):
@@ -101,24 +110,36 @@ def up(root: Path, port: int = DEFAULT_PORT, wait_seconds: float = 30) -> tuple[
             f"port {port} already answers as a moto server that this project did not start",
             hint="Stop that server, or choose another port with --port.",
         )
+    command = _server_command(root, port)
+    ensure_haproxy(install)
+    _clean_leftovers(root)
     info_path, log = _files(root)
+    state = dataplane_files(root).state
+    state.unlink(missing_ok=True)
     with log.open("ab") as sink:
         proc = subprocess.Popen(
-            _server_command(port), stdout=sink, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=state_dir(root),  # not the project root: a `bgtool/` directory there would shadow the package
         )
     info = ServerInfo(proc.pid, port, log)
     info_path.write_text(json.dumps({"pid": proc.pid, "port": port}))
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
-        if answers(port):
+        doc = read_state(root) or {}
+        if doc.get("pid") == proc.pid and doc.get("status") == "failed":
+            _reap(proc.pid)
+            down(root)
+            raise BgtoolError(f"the embedded AWS did not start: {doc.get('error')}; see {log}",
+                              hint="Nothing was left running. Fix the cause, then run 'bgtool local up' again.")
+        if doc.get("pid") == proc.pid and doc.get("status") == "ready" and answers(port):
             return info, True
         if proc.poll() is not None:
-            info_path.unlink(missing_ok=True)
+            down(root)
             raise BgtoolError(f"the embedded AWS exited at start (code {proc.returncode}); see {log}")
-        time.sleep(0.2)
+        time.sleep(0.1)
     down(root)
-    raise BgtoolError(f"the embedded AWS did not answer on port {port} within {wait_seconds:.0f} s; see {log}")
+    raise BgtoolError(f"the embedded AWS did not answer on port {port} within {wait_seconds:.0f} s; see {log}",
+                      hint="It was stopped again; nothing was left running.")
 
 
 def _wait_until_answers(port: int, wait_seconds: float) -> bool:
@@ -136,16 +157,38 @@ def down(root: Path, wait_seconds: float = 10) -> ServerInfo | None:
     info = status(root)
     if info is None:
         info_path.unlink(missing_ok=True)
+        _clean_leftovers(root)
         return None
-    os.killpg(info.pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline and _alive(info.pid):
         _reap(info.pid)
         time.sleep(0.1)
     if _alive(info.pid):
-        os.killpg(info.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(info.pid, signal.SIGKILL)
+        _reap(info.pid)
     info_path.unlink(missing_ok=True)
+    _clean_leftovers(root)
+    dataplane_files(root).state.unlink(missing_ok=True)
     return info
+
+
+def _clean_leftovers(root: Path) -> list[int]:
+    """Stop what a daemon that died without cleaning up left behind: HAProxy and target processes."""
+    files = dataplane_files(root)
+    stopped = kill_leftovers(files.targets) + kill_leftovers(workers_dir(files))
+    pid_file = files.dir / "haproxy.pid"
+    with contextlib.suppress(OSError, ValueError):
+        for pid in {int(p) for p in pid_file.read_text().split()}:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                stopped.append(pid)
+    pid_file.unlink(missing_ok=True)
+    for sock in (files.admin_socket, files.sockets / "haproxy-master.sock"):
+        sock.unlink(missing_ok=True)
+    return stopped
 
 
 def _reap(pid: int) -> None:

@@ -8,24 +8,35 @@ with boto3, from HTTP requests through the test listener and from testinfra host
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bgtool.aws.live import ColorLive, color_live, find_alb, listener_weights, target_group_arns
+from bgtool.aws.live import ColorLive, color_alb, color_live, find_alb, listener_weights, target_group_arns
+from bgtool.aws.metrics import MetricsReader
 from bgtool.config.schema import Color, Environment, HostChecks, SmokeCheck
+from bgtool.embedded import dataplane
 from bgtool.errors import BgtoolError
+from bgtool.events import Note
+from bgtool.release.analysis import Judgement, Verdict, judge_load, judge_traffic, production_rate
+from bgtool.release.load import LoadPlan, LoadResult, run_load
 from bgtool.terraform.workspace import Workspace
 
 HOST_CHECK_TIMEOUT = 600
+SETTLED_SHARE = 0.95
+"""The analysis judges once CloudWatch holds this share of the load's answered requests (or at settle_seconds)."""
+SETTLE_POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -33,9 +44,22 @@ class Check:
     name: str
     passed: bool
     evidence: str
+    inconclusive: bool = False
+    """Not passed for want of data (the analysis): only --accept-inconclusive lets a switch go on."""
+    details: dict[str, Any] | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else "inconclusive" if self.inconclusive else "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "evidence": self.evidence}
+        out = {"name": self.name, "passed": self.passed, "verdict": self.verdict, "evidence": self.evidence}
+        return {**out, "details": self.details} if self.details is not None else out
+
+    @classmethod
+    def of(cls, name: str, judgement: Judgement) -> Check:
+        return cls(name, judgement.passed, judgement.evidence, judgement.verdict is Verdict.INCONCLUSIVE,
+                   judgement.numbers or None)
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,12 @@ class GateReport:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
+    @property
+    def only_inconclusive(self) -> bool:
+        """Every check that did not pass lacked data rather than failed: --accept-inconclusive may go on."""
+        failures = self.failures()
+        return bool(self.checks) and bool(failures) and all(c.inconclusive for c in failures)
+
     def to_dict(self) -> dict[str, Any]:
         return {"color": self.color, "passed": self.passed, "checks": [c.to_dict() for c in self.checks]}
 
@@ -60,8 +90,9 @@ class GateReport:
 # --------------------------------------------------------------------------------------------
 
 
-def evaluate(config: Environment, color: Color, live: ColorLive, smoke: list[Check], hosts: list[Check]) -> list[Check]:
-    """The gate's verdicts from already-gathered facts; no I/O."""
+def evaluate(config: Environment, color: Color, live: ColorLive, smoke: list[Check], hosts: list[Check],
+             traffic: list[Check] | None = None) -> list[Check]:
+    """The gate's verdicts from already-gathered facts; no I/O. TRAFFIC: the load and analysis rows."""
     checks = [_in_service(live), _targets(config, live), _alarms(config, color, live)]
     checks += smoke or [Check("smoke", True, "none configured (gate.smoke is empty)")]
     if hosts:
@@ -70,6 +101,10 @@ def evaluate(config: Environment, color: Color, live: ColorLive, smoke: list[Che
         checks.append(Check("host checks", True, "none configured (gate.host_checks is not set)"))
     else:
         checks.append(Check("host checks", False, f"{config.gate.host_checks.module} configured but not run"))
+    if traffic:
+        checks += traffic
+    elif config.gate.load is not None:
+        checks.append(Check("load", False, "gate.load configured but not run"))
     return checks
 
 
@@ -138,28 +173,59 @@ def run_gate(ws: Workspace, color: Color) -> GateReport:
     live = color_live(ws.aws, config, ws.env, color, tg_arns.get(color.value))
     smoke = run_smoke(ws, color, tg_arns) if config.gate.smoke else []
     hosts = run_host_checks(ws, color, live) if config.gate.host_checks else []
-    return GateReport(color.value, evaluate(config, color, live, smoke, hosts))
+    traffic = run_traffic(ws, color, tg_arns) if config.gate.load else []
+    return GateReport(color.value, evaluate(config, color, live, smoke, hosts, traffic))
 
 
 def run_smoke(ws: Workspace, color: Color, tg_arns: dict[str, str]) -> list[Check]:
     """Smoke requests through the listener that sends all its traffic to COLOR (the test one for idle)."""
+    try:
+        base, _ = listener_url(ws, color, tg_arns)
+    except BgtoolError as exc:
+        return [Check("smoke", False, exc.message)]
+    version = ws.config.colors.of(color).version
+    return [_smoke_one(check, f"{base}{check.path}", version) for check in ws.config.gate.smoke]
+
+
+def listener_url(ws: Workspace, color: Color, tg_arns: dict[str, str], *, test_only: bool = False) -> tuple[str, str]:
+    """(base URL, load balancer ARN) of the listener that sends all its traffic to COLOR: the test
+    listener, or (unless TEST_ONLY) the production one. Raises BgtoolError saying what is missing."""
     config = ws.config
+    if config.traffic.mode == "dns":
+        return _own_load_balancer_url(ws, color)
     alb = find_alb(ws.aws, config)
     if alb is None:
-        return [Check("smoke", False, f"load balancer {config.name} not found")]
-    port = _listener_for(ws, alb["LoadBalancerArn"], tg_arns, color)
+        raise BgtoolError(f"load balancer {config.name} not found")
+    port = _listener_for(ws, alb["LoadBalancerArn"], tg_arns, color, test_only)
     if port is None:
-        return [Check("smoke", False, f"no listener forwards 100% to {color.value} (test port "
-                                      f"{config.listeners.test_port}): is the traffic layer applied?")]
+        which = "the test listener" if test_only else "no listener"
+        raise BgtoolError(f"{which} (port {config.listeners.test_port}) does not forward 100% to {color.value}: "
+                          "is the traffic layer applied, and is the color idle?")
     scheme = "https" if config.listeners.certificate_arn else "http"
-    version = config.colors.of(color).version
-    base = f"{scheme}://{alb['DNSName']}:{port}"
-    return [_smoke_one(check, f"{base}{check.path}", version) for check in config.gate.smoke]
+    if config.embedded:
+        # The embedded ALB's DNS name resolves nowhere: its listeners are served on loopback ports.
+        return dataplane.local_url(ws.root, config.aws.endpoint, alb["LoadBalancerArn"], port), alb["LoadBalancerArn"]
+    return f"{scheme}://{alb['DNSName']}:{port}", alb["LoadBalancerArn"]
 
 
-def _listener_for(ws: Workspace, alb_arn: str, tg_arns: dict[str, str], color: Color) -> int | None:
+def _own_load_balancer_url(ws: Workspace, color: Color) -> tuple[str, str]:
+    """DNS mode: each color has its own load balancer, so the idle color's is its test endpoint."""
+    config = ws.config
+    alb = color_alb(ws.aws, config, color)
+    if alb is None:
+        raise BgtoolError(f"load balancer {config.name}-{color.value} not found", hint=f"Run 'bgtool apply {ws.env}'.")
+    port = config.listeners.production_port
+    if config.embedded:
+        return dataplane.local_url(ws.root, config.aws.endpoint, alb["LoadBalancerArn"], port), alb["LoadBalancerArn"]
+    scheme = "https" if config.listeners.certificate_arn else "http"
+    return f"{scheme}://{alb['DNSName']}:{port}", alb["LoadBalancerArn"]
+
+
+def _listener_for(ws: Workspace, alb_arn: str, tg_arns: dict[str, str], color: Color,
+                  test_only: bool = False) -> int | None:
     ports = {lw.port: lw for lw in listener_weights(ws.aws, alb_arn, tg_arns)}
-    for port in (ws.config.listeners.test_port, ws.config.listeners.production_port):
+    wanted = [ws.config.listeners.test_port] + ([] if test_only else [ws.config.listeners.production_port])
+    for port in wanted:
         if port in ports and ports[port].live_color == color.value:
             return port
     return None
@@ -178,6 +244,74 @@ def _smoke_one(check: SmokeCheck, url: str, version: str) -> Check:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return smoke_verdict(check, url, None, "", f"no response ({reason})", version)
+
+
+# --------------------------------------------------------------------------------------------
+# Load through the test listener, then the load balancer's own metrics for that window
+# --------------------------------------------------------------------------------------------
+
+
+def run_traffic(ws: Workspace, color: Color, tg_arns: dict[str, str], *,
+                sleep: Callable[[float], None] = time.sleep,
+                clock: Callable[[], float] = time.monotonic) -> list[Check]:
+    """The load row and the analysis row (when gate.analysis.enabled)."""
+    settings = ws.config.gate.load
+    assert settings is not None
+    live = color.other
+    try:
+        base, lb_arn = listener_url(ws, color, tg_arns, test_only=True)
+    except BgtoolError as exc:
+        return [Check("load", False, f"cannot send load to {color.value}: {exc.message}")]
+    reader = MetricsReader(ws.aws, lb_arn, metrics_resolution(ws.config))
+    rate = settings.rps
+    if rate == "production":
+        peak = reader.peak_rate(tg_arns[live.value], settings.lookback_minutes) if live.value in tg_arns else None
+        sized = production_rate(peak, settings.factor, live.value, settings.lookback_minutes)
+        if not sized.passed:
+            return [Check.of("load", sized)]
+        rate = float(sized.numbers["rate"])
+    plan = LoadPlan(base, float(rate), settings.seconds, settings.concurrency,
+                    settings.max_requests or 10_000_000, settings.timeout_seconds,
+                    [(p.path, p.weight) for p in settings.paths])
+    ws.emit(Note(f"load: {plan.total} requests at {plan.rate:g}/s for {plan.seconds:g}s through the test listener "
+                 f"to {color.value} ({base})"))
+    result = run_load(plan)
+    checks = [Check.of("load", judge_load(result, settings))]
+    if ws.config.gate.analysis.enabled:
+        checks.append(_analysis(ws, reader, color, tg_arns, result, sleep, clock))
+    return checks
+
+
+def metrics_resolution(config: Environment) -> int:
+    """The finest period the load balancer metrics have: a minute on AWS; the data plane's publishing
+    period on the embedded AWS."""
+    period = config.local.metrics_period_seconds if config.embedded else None
+    return max(1, math.ceil(period)) if period else 60
+
+
+def _analysis(ws: Workspace, reader: MetricsReader, color: Color, tg_arns: dict[str, str], result: LoadResult,
+              sleep: Callable[[float], None], clock: Callable[[], float]) -> Check:
+    """Wait (up to settle_seconds) for the load's requests to show in CloudWatch, then judge."""
+    settings = ws.config.gate.analysis
+    if color.value not in tg_arns:
+        return Check("analysis", False, f"no target group for {color.value}")
+    expected = math.floor(result.answered * SETTLED_SHARE)
+    deadline = clock() + settings.settle_seconds
+    waited = False
+    while True:
+        new = reader.window(tg_arns[color.value], result.started_at, result.ended_at)
+        if new.requests >= expected or clock() >= deadline:
+            break
+        if not waited:
+            ws.emit(Note(f"analysis: waiting up to {settings.settle_seconds:g}s for the load's metrics in CloudWatch"))
+            waited = True
+        sleep(min(SETTLE_POLL_SECONDS, max(0.0, deadline - clock())))
+    other = color.other.value
+    old = reader.window(tg_arns[other], result.started_at, result.ended_at) if other in tg_arns else None
+    judged = judge_traffic(new, old, settings, new_color=color.value, old_color=other,
+                           need_baseline=settings.require_baseline)
+    window = f"window {result.started_at:%H:%M:%S}-{result.ended_at:%H:%M:%S} UTC"
+    return Check.of("analysis", Judgement(judged.verdict, f"{judged.evidence} ({window})", judged.numbers))
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,8 +397,15 @@ def _junit_results(report: Path) -> tuple[int, list[str]]:
 def _host_env(ws: Workspace, color: Color) -> dict[str, str]:
     """What a host-check module may need to know, as environment variables."""
     config = ws.config
+    local: dict[str, str] = {}
+    if config.embedded:
+        # The color's processes on the local data plane: what a host check of `local` looks at.
+        targets = dataplane.color_targets(ws.root, ws.env, color.value)
+        local = {"BGTOOL_TARGET_PORTS": ",".join(str(t["port"]) for t in targets),
+                 "BGTOOL_TARGET_PIDS": ",".join(str(t["pid"] or "") for t in targets)}
     return {
         **os.environ,
+        **local,
         "BGTOOL_ENV": ws.env,
         "BGTOOL_COLOR": color.value,
         "BGTOOL_VERSION": config.colors.of(color).version,
