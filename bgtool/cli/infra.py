@@ -11,9 +11,12 @@ from bgtool.aws.live import read_live
 from bgtool.cli import ui
 from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, confirmer, open_workspace, plan_approver, print_plan
+from bgtool.cli.database import plan_database_markdown
 from bgtool.cli.reports import plan_markdown, switch_headline
-from bgtool.release.switch import gitops_handler
-from bgtool.terraform.layers import LayerPlan, apply_layers, plan_layers, select_layers
+from bgtool.errors import BgtoolError
+from bgtool.events import Confirm, Question
+from bgtool.release.infra import InfraApply, mark_plans
+from bgtool.terraform.layers import LayerPlan, plan_layers, select_layers
 from bgtool.terraform.workspace import Workspace
 
 LAYER = typer.Option(None, "--layer", "-l", help="Only this layer (repeatable): base, blue, green, traffic.")
@@ -48,6 +51,7 @@ def plan(
     ui.set_json_mode(as_json)
     ws = open_workspace(env)
     plans = plan_layers(ws, select_layers(layer))
+    mark_plans(ws, plans)
     print_plan(plans)
     failed = [p for p in plans if p.status == "error"]
     if markdown:
@@ -68,27 +72,60 @@ def _write_plan_markdown(ws: Workspace, plans: list[LayerPlan], path: Path) -> N
     except (ClientError, BotoCoreError) as exc:
         ui.console.print(f"[yellow]live weights unreadable, no switch headline[/]: {exc}", soft_wrap=True)
         live = None
-    path.write_text(plan_markdown(ws.env, plans, switch_headline(ws.env, ws.config, live)), encoding="utf-8")
+    text = plan_markdown(ws.env, plans, switch_headline(ws.env, ws.config, live)) + plan_database_markdown(ws)
+    path.write_text(text, encoding="utf-8")
     ui.console.print(f"plan summary written to {path}")
 
 
-@app.command()
-def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_json: bool = JSON) -> int:
-    """Apply base, then blue and green, then traffic; each layer's plan is shown first.
+RELEASE = typer.Option(False, "--release", help="Release pending changes of the live color blue/green: the idle "
+                       "color first (at the live version), gate, stepped switch, then the old color.")
+ALLOW_REPLACE = typer.Option(False, "--allow-replace", help="Without a terminal, allow (with --yes) a plan that "
+                             "replaces or destroys the load balancer, a target group or a listener.")
 
-    Exit 0 applied (or nothing to do); 1 failed or declined (the output names the layers already
-    applied and the command that resumes).
+
+@app.command()
+def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_json: bool = JSON,
+          release: bool = RELEASE, allow_replace: bool = ALLOW_REPLACE) -> int:
+    """Apply base, the idle color, traffic; the live color's layer only when that is safe.
+
+    Capacity (desired/min/max) and alarm changes of the live color apply directly. Any other change
+    to it is a release: refused (exit 1, nothing applied, the changes and the command named) unless
+    --release, which rolls it out blue/green. A plan that replaces or destroys the load balancer, a
+    target group or a listener needs a second confirmation on a terminal, or --yes --allow-replace
+    without one. Exit 0 applied (or nothing to do); 1 refused, failed or declined (the output names
+    the layers already applied and the command that resumes).
     """
     ui.set_json_mode(as_json)
     ws = open_workspace(env)
     created = ws.prepare()
     for what in created:
         ui.console.print(f"created state backend {what}")
-    results = apply_layers(ws, select_layers(layer), plan_approver(yes, f"bgtool apply {env}", env),
-                           traffic_handler=gitops_handler(confirmer(yes, f"bgtool apply {env}")))
-    ui.table(f"{env}: apply", ["layer", "result", "add", "change", "destroy"],
-             [[r.layer, r.status, r.add, r.change, r.destroy] for r in results])
+    command = f"bgtool apply {env}" + (" --release" if release else "")
+    run = InfraApply(ws, plan_approver(yes, command, env), confirmer(yes, command),
+                     routing_confirmer(allow_replace, command), release=release)
+    results = run.run(select_layers(layer))
+    ui.table(f"{env}: apply", ["layer", "result", "add", "change", "destroy", "detail"],
+             [[r.layer, r.status, r.add, r.change, r.destroy, r.detail] for r in results])
     if as_json:
         ui.emit_json({"env": env, "layers": [r.to_dict() for r in results]})
     return 1 if any(r.status == "declined" for r in results) else 0
 
+
+
+def routing_confirmer(allow_replace: bool, command: str) -> Confirm:
+    """The second confirmation of a plan that takes traffic routing away: --yes never answers it.
+
+    On a terminal a person types 'yes'; without one only --allow-replace lets it through.
+    """
+
+    def confirm(question: Question) -> bool:
+        if ui.interactive():
+            ui.console.print(question.summary, markup=False, soft_wrap=True)
+            return ui.confirm(question.text)
+        if allow_replace:
+            return True
+        raise BgtoolError(f"{question.text.split(';')[0]}; refused without a terminal to confirm on, "
+                          "nothing of that layer was applied",
+                          hint=f"Run '{command} --yes --allow-replace' if that is intended.")
+
+    return confirm

@@ -11,8 +11,10 @@ from typing import Any
 
 from bgtool.aws.live import LiveState
 from bgtool.config.schema import Environment
+from bgtool.database.check import DatabaseReport
 from bgtool.drift.model import DriftReport, EnvReport
-from bgtool.terraform.layers import LayerPlan
+from bgtool.release.infra import DESCRIPTION, LOAD_BALANCER
+from bgtool.terraform.layers import RELEASE, LayerPlan
 
 _MARK = {"clean": "✅", "drift": "⚠️", "error": "❌"}
 
@@ -64,6 +66,30 @@ def switch_headline(env: str, config: Environment, live: LiveState | None) -> st
             f"{healthy} healthy now; steps {steps}, bake {config.traffic.bake_seconds} s)")
 
 
+def _mark(plan: LayerPlan, address: str) -> str:
+    kind = plan.marks.get(address)
+    if not kind:
+        return ""
+    return f" — **{DESCRIPTION[kind]}**" if kind in (RELEASE, LOAD_BALANCER) else f" — {DESCRIPTION[kind]}"
+
+
+def _callouts(env: str, plans: Sequence[LayerPlan]) -> list[str]:
+    """What a reviewer must not miss: a release of the live color, traffic routing taken away."""
+    lines = []
+    for p in plans:
+        if p.release:
+            n = sum(1 for kind in p.marks.values() if kind == RELEASE)
+            lines.append(f"> 🔁 **{p.layer} is live: {n} change(s) will be released blue/green** (the idle color "
+                         f"first at the live version, gate, stepped switch, then {p.layer}); applied by "
+                         f"`bgtool apply {env} --release`.")
+        routing = [a for a, kind in p.marks.items() if kind == LOAD_BALANCER]
+        if routing:
+            listed = ", ".join(f"`{a}`" for a in routing)
+            lines.append(f"> ⛔ **{p.layer} replaces or destroys traffic routing** ({listed}): production does "
+                         "not answer until it is recreated; applying needs a second confirmation.")
+    return [*lines, ""] if lines else []
+
+
 def plan_markdown(env: str, plans: Sequence[LayerPlan], headline: str | None) -> str:
     total = [sum(getattr(p, k) for p in plans) for k in ("add", "change", "destroy")]
     changed = any(p.status != "no-changes" for p in plans)
@@ -71,13 +97,34 @@ def plan_markdown(env: str, plans: Sequence[LayerPlan], headline: str | None) ->
     if headline:
         lines += [f"**{headline}**", ""]
     lines += [f"{total[0]} to add, {total[1]} to change, {total[2]} to destroy" if changed else "No changes.", ""]
+    lines += _callouts(env, plans)
     lines += ["| layer | result | add | change | destroy |", "|---|---|---|---|---|"]
     for p in plans:
-        lines.append(f"| {p.layer} | {p.status} | {p.add} | {p.change} | {p.destroy} |")
+        result = f"{p.status}, **will be released blue/green**" if p.release else p.status
+        lines.append(f"| {p.layer}{' (live)' if p.live else ''} | {result} | {p.add} | {p.change} | {p.destroy} |")
     for p in plans:
         if p.resources or p.error:
             lines += ["", f"<details><summary>{p.layer}</summary>", ""]
-            lines += [f"- `{r.action}` `{r.address}`" for r in p.resources]
+            lines += [f"- `{r.action}` `{r.address}`" + _mark(p, r.address) for r in p.resources]
             lines += [f"- {_cell(p.error)}"] if p.error else []
             lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def database_markdown(report: DatabaseReport | None, error: str | None = None) -> str:
+    """The database guard's verdict for the pull-request comment (ERROR when the check itself failed)."""
+    lines = ["", "#### Database migrations", ""]
+    if report is None:
+        return "\n".join([*lines, f"❌ `bgtool db check` failed: {_cell(error)}", ""])
+    pending = ", ".join(f"`{m.label}` {m.kind}" + (f" after {m.contract_after}" if m.contract_after else "")
+                        for m in report.pending)
+    serving = ", ".join(str(s) for s in report.verdict.serving)
+    if report.verdict.ok:
+        lines.append(f"✅ guard passed; pending: {pending or 'none'} (may serve: {serving})")
+        return "\n".join([*lines, ""])
+    lines += [f"❌ **refused**: pending {pending} would break a version that may serve ({serving})", "",
+              "| file:line | statement | not backward compatible because | still needs the old shape |",
+              "|---|---|---|---|"]
+    lines += [f"| {_cell(b.migration)}:{b.line} | `{_cell(b.statement)}` | {_cell(b.why)} | "
+              f"{_cell(b.needs_old_shape)} |" for b in report.verdict.blockers]
+    return "\n".join([*lines, ""])

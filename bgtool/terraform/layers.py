@@ -1,8 +1,10 @@
 """Plan and apply across an environment's layers, in dependency order.
 
-base → blue, green → traffic. A failure stops the run and says exactly which layers are already
-applied, which failed (with the resource and Terraform's diagnostic) and which were not reached,
-plus the command that resumes: nothing is half-applied silently.
+base → blue, green → traffic (`bgtool apply` moves the live color after traffic, where a handler
+decides whether its change is a release: bgtool.release.infra). A failure stops the run and says
+exactly which layers are already applied, which failed (with the resource and Terraform's
+diagnostic) and which were not reached, plus the command that resumes: nothing is half-applied
+silently.
 """
 
 from __future__ import annotations

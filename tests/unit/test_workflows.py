@@ -44,8 +44,14 @@ def uses(doc: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("name", ["pr.yml", "apply.yml", "drift.yml"])
 def test_workflow_is_thin_and_uses_oidc(name: str) -> None:
     doc = load(name)
-    assert doc["permissions"]["id-token"] == "write" and doc["permissions"]["contents"] == "read"
+    assert doc["permissions"] == {}, "nothing by default: each job asks for what it needs"
     assert "aws-actions/configure-aws-credentials" in uses(doc)
+    for job in doc["jobs"].values():
+        assumes = any(s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+                      for s in job.get("steps", []))
+        granted = job.get("permissions", {})
+        assert (granted.get("id-token") == "write") == assumes, "an OIDC token only where a role is assumed"
+        assert set(granted.values()) <= {"read", "write"} and granted.get("contents") in ("read", None)
     for step in steps(doc):
         if step.get("uses", "").startswith("aws-actions/configure-aws-credentials"):
             assert step["with"]["role-to-assume"].startswith("${{ vars."), "role from a repository variable"
@@ -69,7 +75,9 @@ def test_every_bgtool_command_and_option_exists(name: str, capsys: pytest.Captur
 def test_pull_request_workflow() -> None:
     doc = load("pr.yml")
     assert "pull_request" in doc["on"]
-    assert doc["permissions"]["pull-requests"] == "write"
+    assert doc["jobs"]["plan"]["permissions"]["pull-requests"] == "write"
+    assert doc["jobs"]["plan"]["needs"] == "checks" and doc["jobs"]["checks"]["uses"] == "./.github/workflows/ci.yml"
+    assert "head.repo.full_name == github.repository" in doc["jobs"]["plan"]["if"], "no plan for a fork"
     assert {"actions/checkout", "actions/setup-python", "hashicorp/setup-terraform"} <= set(uses(doc))
     verbs = [c[0] for c in bgtool_calls(doc)]
     assert verbs == ["changed", "render", "plan"]
@@ -89,14 +97,22 @@ def test_apply_workflow_one_at_a_time_prod_last_with_approval() -> None:
     assert jobs["apply-prod"]["environment"] == "production"
     assert set(jobs["apply-prod"]["needs"]) == {"changes", "apply"}
     calls = bgtool_calls(doc)
-    assert ["apply", "prod", "--yes"] in calls and ["apply", "${{ matrix.env }}", "--yes"] in calls
+    # live-color changes are released blue/green, never applied in place
+    assert ["apply", "prod", "--yes", "--release"] in calls
+    assert ["apply", "${{ matrix.env }}", "--yes", "--release"] in calls
+    assert not any("--allow-replace" in call for call in calls), "routing is never replaced unattended"
 
 
 def test_drift_workflow_nightly_reports_and_fails_on_drift() -> None:
     doc = load("drift.yml")
     assert doc["on"]["schedule"][0]["cron"] and "workflow_dispatch" in doc["on"]
-    assert doc["permissions"]["issues"] == "write"
-    assert ["drift", "--all", "--markdown", "drift.md", "--json"] in bgtool_calls(doc)
+    jobs = doc["jobs"]
+    assert jobs["report"]["permissions"]["issues"] == "write" and "issues" not in jobs["drift"]["permissions"]
+    # one job per environment, merged into one report and one issue
+    assert jobs["drift"]["strategy"]["matrix"]["env"] == "${{ fromJSON(needs.environments.outputs.envs) }}"
+    assert jobs["drift"]["strategy"]["fail-fast"] is False
+    assert jobs["report"]["needs"] == "drift" and jobs["report"]["if"] == "always()"
+    assert ["drift", "$ENV_NAME", "--markdown", "drift-$ENV_NAME.md", "--json"] in bgtool_calls(doc)
     text = (WORKFLOWS / "drift.yml").read_text()
     assert "GITHUB_STEP_SUMMARY" in text and "gh issue" in text
     fail = next(s for s in steps(doc) if s.get("name") == "Fail on drift or error")
@@ -104,4 +120,36 @@ def test_drift_workflow_nightly_reports_and_fails_on_drift() -> None:
 
 
 def test_no_stray_workflows() -> None:
-    assert sorted(p.name for p in Path(WORKFLOWS).glob("*.yml")) == ["apply.yml", "drift.yml", "pr.yml"]
+    assert sorted(p.name for p in Path(WORKFLOWS).glob("*.yml")) == ["apply.yml", "ci.yml", "drift.yml", "pr.yml"]
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "apply.yml", "drift.yml", "ci.yml"])
+def test_actions_are_pinned_to_full_commit_shas(name: str) -> None:
+    doc = load(name)
+    pinned = [s["uses"] for s in steps(doc) if "uses" in s]
+    assert pinned
+    for ref in pinned:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{ref} is not pinned to a commit SHA"
+    for line in (WORKFLOWS / name).read_text().splitlines():
+        if "uses:" in line and "@" in line:
+            assert re.search(r"@[0-9a-f]{40} # v\d", line), f"say which version the SHA is: {line.strip()}"
+
+
+def test_apply_workflow_refuses_forks() -> None:
+    doc = load("apply.yml")
+    assert "!github.event.repository.fork" in doc["jobs"]["changes"]["if"]
+    assert "pull_request" not in doc["on"] and "pull_request_target" not in doc["on"]
+    assert all("changes" in ([j["needs"]] if isinstance(j["needs"], str) else j["needs"])
+               for name, j in doc["jobs"].items() if name != "changes")
+
+
+def test_checks_workflow_runs_lint_tests_validate() -> None:
+    doc = load("ci.yml")
+    assert "workflow_call" in doc["on"] and doc["permissions"] == {}
+    runs = "\n".join(s.get("run", "") for s in steps(doc))
+    assert "make lint" in runs and "make unit" in runs and "scripts/validate-examples" in runs
+    for job in doc["jobs"].values():
+        assert job["permissions"] == {"contents": "read"}, "checks need no AWS and no write access"
+    makefile = (REPO / "Makefile").read_text()
+    lint = makefile[makefile.index("\nlint:"):makefile.index("\ncheckov:")]
+    assert "actionlint" in lint and "checkov" in lint and "terraform fmt" in lint
