@@ -14,7 +14,7 @@ export BGTOOL_PROVIDER_MIRROR
 
 .PHONY: help venv demo test lint unit integration bench local-up local-down \
         render plan apply status deploy verify switch rollback retire \
-        history drift drift-all clean
+        history drift drift-all clean checkov haproxy bench-dataplane
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,27 +27,47 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv and install bgtool with its local and test extras
 
+# checkov in a venv of its own: its tight boto3/botocore pins would otherwise hold bgtool's back.
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet '.[scan]'
+	touch $@
+
 VERSION      ?=
 DEMO_VERSION ?= 1.1.0
 
-demo: venv ## embedded AWS up, apply `local`, deploy DEMO_VERSION to the idle color, verify, switch, status
-	BGTOOL=$(BGTOOL) PORT=$(PORT) DEMO_VERSION=$(DEMO_VERSION) scripts/demo
+haproxy: ## install HAProxy when missing (the embedded AWS's data plane)
+	scripts/ensure-haproxy
 
-test: venv lint ## lint, unit and integration tests (starts its own embedded AWS)
-	$(BIN)/python -m pytest -ra
+demo: venv haproxy ## embedded AWS up, apply `local`, deploy DEMO_VERSION to the idle color, verify, switch under traffic, status
+	BGTOOL=$(BGTOOL) PYTHON_BIN=$(BIN)/python PORT=$(PORT) DEMO_VERSION=$(DEMO_VERSION) scripts/demo
 
-lint: venv ## ruff, the import contract (stages depend downwards; only cli prints) and terraform fmt
+# Integration modules spend most of their time waiting on the embedded AWS (load balancer creation,
+# bakes), so they run a few at a time; each worker starts its own embedded AWS and data plane.
+TEST_JOBS ?= 3
+
+test: venv haproxy lint ## lint, unit and integration tests (starts its own embedded AWS)
+	$(BIN)/python -m pytest -ra -n $(TEST_JOBS) --dist loadfile
+
+lint: venv ## ruff, the import contract, terraform fmt, actionlint and checkov
 	$(BIN)/ruff check bgtool tests bench
 	$(BIN)/lint-imports
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive modules
+	$(BIN)/actionlint .github/workflows/*.yml
+	$(MAKE) --no-print-directory checkov
+
+checkov: venv $(CHECKOV_VENV)/.installed ## checkov over every rendered layer of every example environment (offline)
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov BGTOOL=$(BGTOOL) scripts/checkov-examples
 
 unit: venv ## fast tests without AWS
 	$(BIN)/python -m pytest -ra -m 'not integration'
 
-integration: venv ## tests against the embedded AWS with the real terraform binary
+integration: venv haproxy ## tests against the embedded AWS with the real terraform binary
 	$(BIN)/python -m pytest -ra -m integration
 
-local-up: venv ## start the embedded AWS
+local-up: venv haproxy ## start the embedded AWS
 	$(BGTOOL) local up --port $(PORT)
 
 local-down: venv ## stop the embedded AWS
@@ -72,11 +92,15 @@ deploy: venv ## deploy VERSION to the idle color of ENV
 verify: venv ## health gate of the idle color of ENV
 	$(BGTOOL) verify $(ENV)
 
-switch: venv ## guarded switch of ENV to its idle color
-	$(BGTOOL) switch $(ENV)
+# switch and rollback commit the environment file's one-line change (never pushed), so the
+# repository keeps saying what production runs; `make switch COMMIT=` leaves it uncommitted.
+COMMIT ?= --commit
 
-rollback: venv ## traffic back to the previous color of ENV
-	$(BGTOOL) rollback $(ENV)
+switch: venv ## guarded switch of ENV to its idle color; commits the file change (COMMIT= to skip)
+	$(BGTOOL) switch $(ENV) $(COMMIT)
+
+rollback: venv ## traffic back to the previous color of ENV; commits the file change (COMMIT= to skip)
+	$(BGTOOL) rollback $(ENV) $(COMMIT)
 
 retire: venv ## scale the idle color of ENV to zero after its retention period
 	$(BGTOOL) retire $(ENV)
@@ -90,9 +114,13 @@ drift: venv ## drift check of ENV (exit 2 on drift)
 drift-all: venv ## drift check of every environment (exit 2 on drift)
 	$(BGTOOL) drift --all
 
-bench: venv ## switch/rollback timings against a bare terraform apply; drift against plan (embedded AWS)
+bench: venv haproxy ## switch/rollback timings against a bare terraform apply; drift against plan (embedded AWS)
 	$(BIN)/python bench/switch.py
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/dataplane.py
+
+bench-dataplane: venv haproxy ## local data plane: API change -> HAProxy delay, proxy-added latency
+	$(BIN)/python bench/dataplane.py
 
 clean: ## remove rendered layers (state is kept)
 	rm -rf build

@@ -10,11 +10,12 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
+import shlex
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -37,7 +38,9 @@ class Strict(BaseModel):
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")]
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+"""An application version: also rendered into the color layer's Terraform validation."""
+Version = Annotated[str, Field(pattern=VERSION_PATTERN)]
 
 
 def _cidr(value: str) -> str:
@@ -84,14 +87,30 @@ class Subnet(Strict):
     _check_cidr = field_validator("cidr")(_cidr)
 
 
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+
+VPC_ENDPOINTS: tuple[str, ...] = (
+    "s3", "dynamodb", "ssm", "ssmmessages", "ec2messages", "logs", "monitoring", "ecr.api", "ecr.dkr", "sts",
+)
+"""Services the network module can reach privately (s3 and dynamodb as gateway endpoints)."""
+
+
 class ExistingNetwork(Strict):
     vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
-    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=2)]
+    subnet_ids: Annotated[list[SubnetId], Field(min_length=2)]
+    instance_subnet_ids: Annotated[list[SubnetId] | None, Field(min_length=1)] = Field(
+        default=None, description="Private subnets for the instances; the load balancer's subnet_ids when unset."
+    )
 
 
 class NetworkSettings(Strict):
     vpc_cidr: str | None = None
     public_subnets: list[Subnet] = Field(default_factory=list)
+    private_subnets: list[Subnet] = Field(
+        default_factory=list, description="Subnets for the instances (no public addresses); none: the public ones."
+    )
+    nat_gateway: Literal["single", "per_az", "none"] = "single"
+    vpc_endpoints: list[Literal[VPC_ENDPOINTS]] = Field(default_factory=list)  # type: ignore[valid-type]
     existing: ExistingNetwork | None = None
     ingress_cidrs: Annotated[list[str], Field(min_length=1)] = ["0.0.0.0/0"]
 
@@ -108,36 +127,84 @@ class NetworkSettings(Strict):
     @model_validator(mode="after")
     def _shape(self) -> NetworkSettings:
         if self.existing is not None:
-            if self.vpc_cidr or self.public_subnets:
-                raise ValueError("give either 'existing' or 'vpc_cidr' + 'public_subnets', not both")
+            if self.vpc_cidr or self.public_subnets or self.private_subnets or self.vpc_endpoints:
+                raise ValueError(
+                    "give either 'existing' or 'vpc_cidr' + 'public_subnets' (+ 'private_subnets', 'vpc_endpoints'),"
+                    " not both"
+                )
             return self
         if not self.vpc_cidr or len(self.public_subnets) < 2:
             raise ValueError("needs 'vpc_cidr' and at least two 'public_subnets' (or 'existing')")
-        _check_subnets(ipaddress.IPv4Network(self.vpc_cidr), self.public_subnets)
+        vpc = ipaddress.IPv4Network(self.vpc_cidr)
+        _check_subnets(vpc, [("public_subnets", i, s) for i, s in enumerate(self.public_subnets)])
+        _check_subnets(vpc, [("private_subnets", i, s) for i, s in enumerate(self.private_subnets)])
+        _check_disjoint(self.public_subnets, self.private_subnets)
+        if self.vpc_endpoints and not self.private_subnets:
+            raise ValueError("'vpc_endpoints' serve the private subnets: give 'private_subnets' too")
+        public_azs = {s.az for s in self.public_subnets}
+        missing = [s.az for s in self.private_subnets if s.az not in public_azs]
+        if self.private_subnets and self.nat_gateway == "per_az" and missing:
+            raise ValueError(f"nat_gateway per_az needs a public subnet in each private subnet's AZ; missing {missing}")
         return self
 
+    @property
+    def instance_subnets_private(self) -> bool:
+        """Whether the instances run in private subnets (no public addresses, no route from the internet)."""
+        if self.existing is not None:
+            return self.existing.instance_subnet_ids is not None
+        return bool(self.private_subnets)
 
-def _check_subnets(vpc: ipaddress.IPv4Network, subnets: list[Subnet]) -> None:
-    nets = [ipaddress.IPv4Network(s.cidr) for s in subnets]
-    for i, (net, sub) in enumerate(zip(nets, subnets, strict=True)):
+
+def _check_subnets(vpc: ipaddress.IPv4Network, subnets: list[tuple[str, int, Subnet]]) -> None:
+    nets = [ipaddress.IPv4Network(s.cidr) for _, _, s in subnets]
+    for i, (net, (key, n, sub)) in enumerate(zip(nets, subnets, strict=True)):
         if not net.subnet_of(vpc):
-            raise ValueError(f"public_subnets[{i}].cidr {net} is not inside vpc_cidr {vpc}")
+            raise ValueError(f"{key}[{n}].cidr {net} is not inside vpc_cidr {vpc}")
         for j in range(i):
             if net.overlaps(nets[j]):
-                raise ValueError(f"public_subnets[{i}].cidr {net} overlaps public_subnets[{j}].cidr {nets[j]}")
-            if sub.az == subnets[j].az:
-                raise ValueError(
-                    f"public_subnets[{i}].az {sub.az} is used twice; an ALB needs subnets in distinct AZs"
-                )
+                raise ValueError(f"{key}[{n}].cidr {net} overlaps {key}[{j}].cidr {nets[j]}")
+            if sub.az == subnets[j][2].az:
+                raise ValueError(f"{key}[{n}].az {sub.az} is used twice; give each subnet a distinct AZ")
+
+
+def _check_disjoint(public: list[Subnet], private: list[Subnet]) -> None:
+    for i, pub in enumerate(public):
+        for j, priv in enumerate(private):
+            if ipaddress.IPv4Network(pub.cidr).overlaps(ipaddress.IPv4Network(priv.cidr)):
+                raise ValueError(f"private_subnets[{j}].cidr {priv.cidr} overlaps public_subnets[{i}].cidr {pub.cidr}")
+
+
+TLS_POLICIES: tuple[str, ...] = (
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS-1-2-2017-01",
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+)
+"""Predefined load balancer policies that allow TLS 1.2 or newer only (modules/traffic checks the same list)."""
 
 
 class ListenerSettings(Strict):
     production_port: Port = 80
     test_port: Port = 8080
+    test_ingress_cidrs: Annotated[list[str] | None, Field(min_length=1)] = Field(
+        default=None, description="Who may reach the test listener (the unreleased color); default: the VPC CIDR."
+    )
     certificate_arn: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:acm:")] = None
-    tls_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    tls_policy: Literal[TLS_POLICIES] = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # type: ignore[valid-type]
     http_redirect_port: Port = 80
     stickiness_seconds: Annotated[int, Field(ge=0, le=604800)] = 0
+
+    @field_validator("test_ingress_cidrs")
+    @classmethod
+    def _test_ingress(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_cidr(c) for c in v]
 
     @model_validator(mode="after")
     def _ports(self) -> ListenerSettings:
@@ -148,15 +215,43 @@ class ListenerSettings(Strict):
         return self
 
 
+class AlbSettings(Strict):
+    deletion_protection: bool | None = Field(
+        default=None, description="AWS refuses to delete the load balancer; default: on, off for the embedded AWS."
+    )
+    drop_invalid_header_fields: bool = True
+    access_logs: bool = False
+    access_logs_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+
+
+class RootVolume(Strict):
+    device_name: Annotated[str, Field(pattern=r"^/dev/[a-z0-9]+$")] = "/dev/xvda"
+    size_gb: Annotated[int, Field(ge=1, le=16384)] = 8
+    type: Literal["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"] = "gp3"
+    kms_key_id: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:kms:")] = None
+
+
 class AppSettings(Strict):
     port: Port = 8080
     health_check_path: Annotated[str, Field(pattern=r"^/[\x21-\x7e]*$")] = "/health"
     health_check_matcher: Annotated[str, Field(pattern=r"^[1-5]\d\d(-[1-5]\d\d)?$")] = "200"
     ami_id: Annotated[str, Field(pattern=r"^ami-[0-9a-f]{8,17}$")]
     instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t3.micro"
+    compute: Literal["autoscaling"] = Field(
+        default="autoscaling", description="What runs a color: a launch template + Auto Scaling group."
+    )
     user_data_template: str | None = Field(
         default=None, description="Path (relative to the project) of a Jinja2 user-data template."
     )
+    imds_hop_limit: Annotated[int, Field(ge=1, le=64)] = 1
+    root_volume: RootVolume = RootVolume()
+    egress_ports: list[Port] = [443]
+    egress_cidrs: list[str] = ["0.0.0.0/0"]
+
+    @field_validator("egress_cidrs")
+    @classmethod
+    def _egress(cls, v: list[str]) -> list[str]:
+        return [_cidr(c) for c in v]
 
 
 class ColorSettings(Strict):
@@ -192,6 +287,11 @@ class AlarmSettings(Strict):
 
 
 class TrafficSettings(Strict):
+    mode: Literal["listener", "dns"] = Field(
+        default="listener",
+        description="How traffic moves: weights of the shared ALB's production listener (listener), or of two "
+        "weighted Route 53 records, one per color's own load balancer (dns).",
+    )
     steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1)] = [10, 50, 100]
     bake_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
     monitor_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
@@ -207,6 +307,112 @@ class TrafficSettings(Strict):
         return v
 
 
+DNS_NAME = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]\.?$"
+ALIAS_TTL = 60
+"""The TTL Route 53 answers an alias record to a load balancer with (fixed by AWS)."""
+MAX_TTL_CEILING = 3600
+"""No switch may wait on caches longer than an hour per step: a larger TTL is lowered first, not guarded."""
+
+
+class DnsSettings(Strict):
+    """Route 53 weighted records for `traffic.mode: dns` (bgtool.release.dns guards the TTL).
+
+    Fields are checked in order: `record` against `zone`, `ttl` against the guard declared before it.
+    """
+
+    zone: Annotated[str, Field(pattern=DNS_NAME)] = Field(
+        description="The hosted zone's domain (example.com); the record must be inside it."
+    )
+    zone_id: Annotated[str | None, Field(pattern=r"^Z[A-Z0-9]{1,32}$")] = Field(
+        default=None, description="An existing hosted zone; unset: the base layer creates a zone for `zone`."
+    )
+    record: Annotated[str, Field(pattern=DNS_NAME)] = Field(
+        description="The name clients resolve (app.example.com): two weighted records, one per color."
+    )
+    max_ttl: Annotated[int, Field(ge=0, le=MAX_TTL_CEILING)] = Field(
+        default=ALIAS_TTL, description="The TTL guard: a switch refuses while a record's effective TTL exceeds it."
+    )
+    bake_ttl_multiple: Annotated[float, Field(ge=1, le=100)] = Field(
+        default=2, description="Each canary step bakes at least this many TTLs (caches must turn over)."
+    )
+    ttl: Annotated[int | None, Field(ge=0, le=2147483647)] = Field(
+        default=None, description="Unset: alias records to the load balancers (TTL 60 s); set: CNAMEs with this TTL."
+    )
+    drain_percent: Annotated[float, Field(ge=0, le=50)] = Field(
+        default=1.0, description="The old color is quiet when its share of requests is at most this (percent)."
+    )
+    drain_timeout_seconds: Annotated[int, Field(ge=0, le=86400)] = Field(
+        default=900, description="How long a switch watches the old color's traffic fall before it reports it."
+    )
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return v.lower().rstrip(".")
+
+    @field_validator("record")
+    @classmethod
+    def _record_in_zone(cls, v: str, info: ValidationInfo) -> str:
+        record, zone = v.lower().rstrip("."), info.data.get("zone")
+        if zone and record != zone and not record.endswith("." + zone):
+            raise ValueError(f"{record!r} is outside the zone {zone!r}; allowed: {zone} or a name ending in .{zone}")
+        return record
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl_guard(cls, v: int | None, info: ValidationInfo) -> int | None:
+        guard, multiple = info.data.get("max_ttl"), info.data.get("bake_ttl_multiple", 2)
+        if v is not None and guard is not None and v > guard:
+            raise ValueError(
+                f"{v} s is above the TTL guard dns.max_ttl ({guard} s): every canary step would bake "
+                f"{v * multiple:g} s and clients would keep the old color for as long. Allowed: ttl <= max_ttl "
+                f"(max_ttl <= {MAX_TTL_CEILING}). Lower it first: set dns.ttl to {guard} or less, apply, and wait "
+                "one old TTL before switching"
+            )
+        return v
+
+    @property
+    def effective_ttl(self) -> int:
+        """What resolvers may cache: AWS fixes an alias record's TTL at 60 s."""
+        return ALIAS_TTL if self.ttl is None else self.ttl
+
+
+WORKER_PLACEHOLDERS = ("{queue_url}", "{version}", "{color}", "{worker}", "{python}")
+"""{python}: the Python that runs bgtool on the embedded AWS (python3 on an instance)."""
+
+
+class WorkerSettings(Strict):
+    """Background workers per color, consuming one SQS queue; only the live color's run at rest."""
+
+    command: Annotated[str, Field(min_length=1)] = Field(
+        description="What a worker runs, with {queue_url}, {version}, {color}, {worker}, {python}; on the embedded "
+        "AWS a process on this machine, on AWS the instances' user data starts it."
+    )
+    queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")] = Field(
+        description="The SQS queue the base layer creates (<name>-<queue>)."
+    )
+    size: Annotated[int, Field(ge=1, le=1000)] = 1
+    max_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    handover: Literal["overlap", "exclusive"] = Field(
+        default="overlap", description="overlap: new workers consume before the old stop; exclusive: never both."
+    )
+    visibility_timeout_seconds: Annotated[int, Field(ge=0, le=43200)] = 30
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: str) -> str:
+        unknown = sorted(set(re.findall(r"\{[^{}]*\}", v)) - set(WORKER_PLACEHOLDERS))
+        if unknown:
+            raise ValueError(f"unknown placeholder {', '.join(unknown)}; allowed: {', '.join(WORKER_PLACEHOLDERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _size(self) -> WorkerSettings:
+        if self.size > self.max_size:
+            raise ValueError(f"size {self.size} is above max_size {self.max_size}; allowed: 1 <= size <= max_size")
+        return self
+
+
 class SmokeCheck(Strict):
     path: Annotated[str, Field(pattern=r"^/[\x21-\x7e]*$")] = "/"
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
@@ -218,8 +424,61 @@ class SmokeCheck(Strict):
 class HostChecks(Strict):
     module: str
     connection: Literal["ssh", "local"] = "ssh"
-    ssh_user: str = "ec2-user"
-    ssh_key: str | None = None
+    # Both reach the ssh command line that testinfra runs through a shell: only plain names and paths.
+    ssh_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "ec2-user"
+    ssh_key: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_./~-]{1,255}$")] = None
+
+
+class LoadPath(Strict):
+    path: Annotated[str, Field(pattern=r"^/[\x21-\x7e]*$")]
+    weight: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class LoadSettings(Strict):
+    """Load sent through the test listener to the idle color before it takes traffic.
+
+    `rps: production` derives the rate from the live color's peak RequestCount over
+    `lookback_minutes`, times `factor`; the run is bounded by `seconds` and `max_requests`.
+    """
+
+    rps: Annotated[float, Field(gt=0, le=10000)] | Literal["production"] = 20
+    factor: Annotated[float, Field(gt=0, le=100)] = 1.0
+    lookback_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
+    seconds: Annotated[float, Field(gt=0, le=3600)] = 30
+    concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
+    max_requests: Annotated[int | None, Field(ge=1, le=10_000_000)] = Field(
+        default=None, description="Hard cap on requests sent; default: rate x seconds."
+    )
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5
+    paths: Annotated[list[LoadPath], Field(min_length=1)] = [LoadPath(path="/")]
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    max_p99_ms: Annotated[float, Field(gt=0, le=600_000)] = 1000
+
+
+class AnalysisSettings(Strict):
+    """Pre-promotion analysis and per-step judgement from the load balancer's own metrics."""
+
+    enabled: bool = True
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    max_p99_ms: Annotated[float, Field(gt=0, le=600_000)] = 1000
+    max_regression: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=0.2, description="How much worse than the live color the new one may be (0.2: 20%)."
+    )
+    error_rate_tolerance: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.005, description="Absolute 5xx-rate difference always tolerated (0.005: half a point)."
+    )
+    latency_tolerance_ms: Annotated[float, Field(ge=0, le=600_000)] = Field(
+        default=20, description="Absolute p99 difference always tolerated."
+    )
+    min_requests: Annotated[int, Field(ge=1)] = Field(
+        default=50, description="Fewer requests than this in the window: inconclusive, not a pass."
+    )
+    require_baseline: bool = Field(
+        default=False, description="Inconclusive when the live color served too few requests to compare with."
+    )
+    settle_seconds: Annotated[float, Field(ge=0, le=900)] = Field(
+        default=180, description="How long the gate waits for the load's metrics to reach CloudWatch."
+    )
 
 
 class GateSettings(Strict):
@@ -227,10 +486,81 @@ class GateSettings(Strict):
     smoke: list[SmokeCheck] = Field(default_factory=list)
     host_checks: HostChecks | None = None
     wait_seconds: Annotated[int, Field(ge=0, le=7200)] = 600
+    load: LoadSettings | None = None
+    analysis: AnalysisSettings = AnalysisSettings()
+
+
+class RetireSettings(Strict):
+    quiet_minutes: Annotated[float, Field(ge=0, le=1440)] = Field(
+        default=10, description="Retire refuses while the color still received requests this recently."
+    )
 
 
 class LockSettings(Strict):
     stale_after_minutes: Annotated[int, Field(ge=1)] = 120
+
+
+LOCAL_PLACEHOLDERS = ("{port}", "{version}", "{color}")
+
+
+class LocalSettings(Strict):
+    """The embedded AWS's data plane: what serves each instance, how fast metrics roll up."""
+
+    app_command: str | None = Field(
+        default=None,
+        description="Command of a target process, with {port}, {version} and {color}; default: the sample app.",
+    )
+    metrics_period_seconds: Annotated[float | None, Field(gt=0, le=3600)] = None
+
+    @field_validator("app_command")
+    @classmethod
+    def _command(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            words = shlex.split(v)
+        except ValueError as exc:
+            raise ValueError(f"cannot be split into arguments ({exc}); check the quotes") from None
+        if not words:
+            raise ValueError("is empty; give a command like 'python3 app.py --port {port}' or remove the key")
+        unknown = sorted(set(re.findall(r"\{[^{}]*\}", v)) - set(LOCAL_PLACEHOLDERS))
+        if unknown:
+            raise ValueError(f"unknown placeholder {', '.join(unknown)}; allowed: {', '.join(LOCAL_PLACEHOLDERS)}")
+        if "{port}" not in v:
+            raise ValueError("needs the {port} placeholder: each target process listens on a port of its own")
+        return v
+
+
+class DatabaseSettings(Strict):
+    """Migrations that ship with a release; the connection never comes from this file."""
+
+    migrations: Annotated[str, Field(min_length=1)] = Field(
+        description="Directory of versioned .sql files, relative to the project (e.g. db/migrations)."
+    )
+    dialect: str = Field(default="postgres", description="SQL dialect the migrations are parsed in (sqlglot).")
+    migrate_command: str | Annotated[list[str], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Applies the pending migrations, run without a shell ('flyway migrate'); the embedded "
+        "default applies them to a SQLite database under .bgtool/ when unset.",
+    )
+    connection_env: Annotated[str | None, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        default=None, description="Environment variable holding the connection (URL or SQLite path)."
+    )
+    connection_secret: Annotated[str | None, Field(min_length=1)] = Field(
+        default=None, description="Secrets Manager secret (name or ARN) holding the connection."
+    )
+
+    @field_validator("dialect")
+    @classmethod
+    def _dialect(cls, v: str) -> str:
+        from sqlglot.dialects.dialect import Dialect, Dialects  # only files with a database section pay for it
+
+        try:
+            Dialect.get_or_raise(v)
+        except ValueError:
+            allowed = ", ".join(d.value for d in Dialects if d.value)
+            raise ValueError(f"unknown SQL dialect {v!r}; allowed: {allowed}") from None
+        return v
 
 
 class Environment(Strict):
@@ -245,16 +575,34 @@ class Environment(Strict):
     terraform: TerraformSettings = TerraformSettings()
     network: NetworkSettings
     listeners: ListenerSettings = ListenerSettings()
+    alb: AlbSettings = AlbSettings()
     app: AppSettings
     colors: Colors
     alarms: AlarmSettings = AlarmSettings()
-    traffic: TrafficSettings = TrafficSettings()
+    dns: DnsSettings | None = None
+    traffic: TrafficSettings = Field(default_factory=TrafficSettings, validate_default=True)
     gate: GateSettings = GateSettings()
     retention_hours: Annotated[float, Field(ge=0, le=24 * 365)] = 24
+    retire: RetireSettings = RetireSettings()
     lock: LockSettings = LockSettings()
+    local: LocalSettings = LocalSettings()
+    database: DatabaseSettings | None = None
+    workers: WorkerSettings | None = None
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )
+
+    @field_validator("traffic")
+    @classmethod
+    def _dns_mode(cls, v: TrafficSettings, info: ValidationInfo) -> TrafficSettings:
+        if "dns" not in info.data:
+            return v  # the dns section itself is invalid: reported on its own keys
+        if v.mode == "dns" and info.data["dns"] is None:
+            raise ValueError("mode dns needs a 'dns' section with 'zone' and 'record' (and 'zone_id' for an "
+                             "existing hosted zone); allowed modes: listener, dns")
+        if v.mode != "dns" and info.data["dns"] is not None:
+            raise ValueError(f"mode {v.mode} does not use the 'dns' section: set traffic.mode: dns or remove 'dns'")
+        return v
 
     @property
     def idle_color(self) -> Color:
@@ -263,6 +611,12 @@ class Environment(Strict):
     @property
     def embedded(self) -> bool:
         return self.aws.endpoint is not None
+
+    @property
+    def deletion_protection(self) -> bool:
+        """On unless the file turns it off; the embedded AWS is torn down freely, so off there by default."""
+        setting = self.alb.deletion_protection
+        return (not self.embedded) if setting is None else setting
 
 
 class LoadedEnvironment(BaseModel):

@@ -47,7 +47,7 @@ UPSTREAM: Mapping[str, tuple[str, ...]] = {
     "traffic": ("base",),
 }
 
-MODULES: tuple[str, ...] = ("network", "alb", "color", "traffic")
+MODULES: tuple[str, ...] = ("network", "alb", "color", "traffic", "dns", "workers")
 
 # Services the provider talks to on the embedded AWS (every one gets the endpoint).
 EMBEDDED_SERVICES: tuple[str, ...] = (
@@ -57,7 +57,9 @@ EMBEDDED_SERVICES: tuple[str, ...] = (
     "ec2",
     "elbv2",
     "iam",
+    "route53",
     "s3",
+    "sqs",
     "sts",
     "ssm",
 )
@@ -94,12 +96,23 @@ def color_vars(config: Environment, color: Color) -> dict[str, object]:
     """
     settings = config.colors.of(Color(color))
     retired = settings.retired
-    return {
+    out: dict[str, object] = {
         "app_version": settings.version,
         "desired": 0 if retired else settings.desired,
         "min_size": 0 if retired else settings.min_size,
         "max_size": settings.max_size,
     }
+    if config.workers is not None:  # only the live color's workers run; deploying the idle one starts none
+        out["workers_desired"] = workers_desired(config, Color(color))
+    return out
+
+
+def workers_desired(config: Environment, color: Color, *, live: Color | None = None) -> int:
+    """The worker group size of COLOR when LIVE (default: the file's active color) is live."""
+    live = config.active_color if live is None else live
+    if config.workers is None or Color(color) is not live or config.colors.of(Color(color)).retired:
+        return 0
+    return config.workers.size
 
 
 def traffic_vars(
@@ -283,8 +296,9 @@ def _default_tags(loaded: LoadedEnvironment, layer: str) -> dict[str, str]:
 
 
 def _listener_ports(config: Environment) -> list[int]:
+    """The public listener ports (production and, with TLS, the redirect); the test port has its own CIDRs."""
     listeners = config.listeners
-    ports = [listeners.production_port, listeners.test_port]
+    ports = [listeners.production_port]
     if listeners.certificate_arn:
         ports.append(listeners.http_redirect_port)
     return list(dict.fromkeys(ports))

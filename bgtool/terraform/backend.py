@@ -54,7 +54,12 @@ def _ensure_bucket(config: Environment, aws: Aws) -> bool:
     except ClientError as exc:  # another bgtool process created it a moment ago
         if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+    # State holds every resource's attributes: versioned (a bad write can be undone), encrypted, never public.
     s3.put_bucket_versioning(Bucket=config.state.bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket=config.state.bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(Bucket=config.state.bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
     return True
 
 
@@ -77,4 +82,6 @@ def _ensure_table(config: Environment, aws: Aws) -> bool:
         if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
             raise
     ddb.get_waiter("table_exists").wait(TableName=config.state.lock_table)
+    ddb.update_continuous_backups(TableName=config.state.lock_table,
+                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
     return True

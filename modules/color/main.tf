@@ -53,11 +53,15 @@ resource "terraform_data" "instance_config" {
     security_group_ids   = sort(var.security_group_ids)
     key_name             = var.key_name
     iam_instance_profile = var.iam_instance_profile_name
+    imds_hop_limit       = var.imds_hop_limit
+    root_volume          = var.root_volume
   }))
 }
 
-# No `tags` on the template itself (instances and volumes are tagged through
-# tag_specifications): the embedded AWS shows a perpetual diff for template tags.
+# No `tags` on the template itself: instances and volumes are tagged through tag_specifications.
+# (The embedded AWS echoes a provider's default_tags back as a "launch-template" tag specification,
+# a perpetual diff; bgtool therefore renders the color layers of the embedded AWS without
+# default_tags, passing the same tags through var.tags. See the README.)
 resource "aws_launch_template" "this" {
   name_prefix            = "${var.name}-${var.color}-${local.version_slug}-"
   description            = "${var.name} ${var.color} ${var.app_version}"
@@ -66,6 +70,28 @@ resource "aws_launch_template" "this" {
   key_name               = var.key_name
   user_data              = base64encode(var.user_data)
   vpc_security_group_ids = var.security_group_ids
+
+  # IMDSv2 only: a token is required, and with a hop limit of 1 a container or a forwarded
+  # request on the instance cannot reach the metadata service.
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = var.imds_hop_limit
+    instance_metadata_tags      = "disabled"
+  }
+
+  # The root volume is always encrypted (with the account's default EBS key unless kms_key_id is set).
+  block_device_mappings {
+    device_name = var.root_volume.device_name
+
+    ebs {
+      encrypted             = true
+      kms_key_id            = var.root_volume.kms_key_id
+      volume_size           = var.root_volume.size_gb
+      volume_type           = var.root_volume.type
+      delete_on_termination = true
+    }
+  }
 
   dynamic "iam_instance_profile" {
     for_each = var.iam_instance_profile_name == null ? [] : [var.iam_instance_profile_name]
@@ -88,12 +114,6 @@ resource "aws_launch_template" "this" {
   lifecycle {
     create_before_destroy = true
     replace_triggered_by  = [terraform_data.instance_config]
-    # The provider's default_tags reach the template as a "launch-template" tag specification,
-    # which the embedded AWS (moto) echoes back as a perpetual diff. Nothing is lost: every real
-    # change of the instances replaces the template (name_prefix has the version, and
-    # terraform_data.instance_config covers the rest), and instance tags also come from the
-    # Auto Scaling group (propagate_at_launch).
-    ignore_changes = [tag_specifications]
   }
 }
 

@@ -26,20 +26,11 @@ from bgtool.render.templates import (
     render_environment,
     traffic_vars,
 )
+from tests.helpers import copy_project
 
 PROJECT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("local", "staging", "prod")
 VALIDATED = ("local", "staging")  # staging has TLS, local the embedded AWS
-
-
-def copy_project(dest: Path) -> Path:
-    for name in ("environments", "templates", "modules"):
-        shutil.copytree(
-            PROJECT / name,
-            dest / name,
-            ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"),
-        )
-    return dest
 
 
 def render(root: Path, env: str) -> dict[str, Path]:
@@ -143,7 +134,7 @@ def test_layout_and_contract_files(rendered) -> None:
     assert "endpoints" not in (staging["base"] / "providers.tf").read_text()
     assert 'source = "../../../modules/color"' in (staging["blue"] / "main.tf").read_text()
     # TLS only where a certificate is configured; the redirect port is opened then.
-    assert "listener_ports = [443, 8443, 80]" in (staging["base"] / "main.tf").read_text()
+    assert "listener_ports = [443, 80]" in (staging["base"] / "main.tf").read_text()
     assert "certificate_arn    = null" in (dirs["local"]["traffic"] / "main.tf").read_text()
 
 

@@ -1,0 +1,294 @@
+"""Least-privilege IAM policies for the three roles a pipeline assumes: plan, drift and apply.
+
+Pure logic: an environment file in, policy documents out. Every write is an explicit action (no
+wildcard) on resources named after the environment (`name` prefix, state bucket and key prefix,
+lock table); EC2, whose ARNs carry ids instead of names, is scoped by the `bgtool:env` tag that
+every resource bgtool renders carries. Reads that cannot be scoped (Describe calls take no
+resource) stay on `*`. The account is `*` unless given, so the output holds no account id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bgtool.config.schema import Environment
+
+Role = Literal["plan", "drift", "apply"]
+ROLES: tuple[Role, ...] = ("plan", "drift", "apply")
+
+ROLE_PURPOSE: dict[Role, str] = {
+    "plan": "pull requests: render, validate and plan (reads everything, writes only Terraform's state lock)",
+    "drift": "the nightly drift check (the same reads as plan: refresh-only and normal plans, bgtool's checks)",
+    "apply": "merges to main and releases: apply, deploy, switch, rollback, retire",
+}
+
+# Read-only calls that Terraform's refresh and bgtool's live reads make. Describe/List/Get calls of
+# these services accept no resource-level scoping, so they are granted on "*"; the verb wildcards
+# cover what each provider release reads without granting anything that changes a resource.
+READ_ACTIONS: tuple[str, ...] = (
+    "autoscaling:Describe*",
+    "cloudwatch:Describe*",
+    "cloudwatch:GetMetricData",
+    "cloudwatch:GetMetricStatistics",
+    "cloudwatch:ListTagsForResource",
+    "ec2:Describe*",
+    "ec2:GetLaunchTemplateData",
+    "elasticloadbalancing:Describe*",
+    "sts:GetCallerIdentity",
+)
+
+# Reads of the access-log bucket's configuration (Terraform refreshes every sub-resource).
+LOG_BUCKET_READS: tuple[str, ...] = (
+    "s3:GetAccelerateConfiguration",
+    "s3:GetBucketAcl",
+    "s3:GetBucketCORS",
+    "s3:GetBucketLocation",
+    "s3:GetBucketLogging",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetBucketOwnershipControls",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketRequestPayment",
+    "s3:GetBucketTagging",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketWebsite",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:ListBucket",
+)
+
+LOG_BUCKET_WRITES: tuple[str, ...] = (
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketTagging",
+    "s3:PutBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutLifecycleConfiguration",
+)
+
+# Terraform's state lock and bgtool's operation lock are items of the lock table.
+LOCK_ITEM_ACTIONS: tuple[str, ...] = (
+    "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+)
+LOCK_TABLE_READS: tuple[str, ...] = ("dynamodb:DescribeTable", "dynamodb:Query", "dynamodb:Scan")
+
+EC2_WRITES: tuple[str, ...] = (
+    "ec2:AllocateAddress",
+    "ec2:AssociateRouteTable",
+    "ec2:AttachInternetGateway",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:CreateInternetGateway",
+    "ec2:CreateLaunchTemplate",
+    "ec2:CreateLaunchTemplateVersion",
+    "ec2:CreateNatGateway",
+    "ec2:CreateRoute",
+    "ec2:CreateRouteTable",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateSubnet",
+    "ec2:CreateTags",
+    "ec2:CreateVpc",
+    "ec2:CreateVpcEndpoint",
+    "ec2:DeleteInternetGateway",
+    "ec2:DeleteLaunchTemplate",
+    "ec2:DeleteNatGateway",
+    "ec2:DeleteRoute",
+    "ec2:DeleteRouteTable",
+    "ec2:DeleteSecurityGroup",
+    "ec2:DeleteSubnet",
+    "ec2:DeleteTags",
+    "ec2:DeleteVpc",
+    "ec2:DeleteVpcEndpoints",
+    "ec2:DetachInternetGateway",
+    "ec2:DisassociateAddress",
+    "ec2:DisassociateRouteTable",
+    "ec2:ModifySecurityGroupRules",
+    "ec2:ModifySubnetAttribute",
+    "ec2:ModifyVpcAttribute",
+    "ec2:ModifyVpcEndpoint",
+    "ec2:ReleaseAddress",
+    "ec2:ReplaceRoute",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:RunInstances",
+    "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+)
+
+ELB_WRITES: tuple[str, ...] = (
+    "elasticloadbalancing:AddTags",
+    "elasticloadbalancing:CreateListener",
+    "elasticloadbalancing:CreateLoadBalancer",
+    "elasticloadbalancing:CreateTargetGroup",
+    "elasticloadbalancing:DeleteListener",
+    "elasticloadbalancing:DeleteLoadBalancer",
+    "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:ModifyListener",
+    "elasticloadbalancing:ModifyListenerAttributes",
+    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes",
+    "elasticloadbalancing:RemoveTags",
+    "elasticloadbalancing:SetSecurityGroups",
+    "elasticloadbalancing:SetSubnets",
+)
+
+ASG_WRITES: tuple[str, ...] = (
+    "autoscaling:AttachLoadBalancerTargetGroups",
+    "autoscaling:CreateAutoScalingGroup",
+    "autoscaling:CreateOrUpdateTags",
+    "autoscaling:DeleteAutoScalingGroup",
+    "autoscaling:DeleteTags",
+    "autoscaling:DetachLoadBalancerTargetGroups",
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:UpdateAutoScalingGroup",
+)
+
+ALARM_WRITES: tuple[str, ...] = (
+    "cloudwatch:DeleteAlarms",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:TagResource",
+    "cloudwatch:UntagResource",
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where one environment's resources live, as ARN parts."""
+
+    env: str
+    name: str
+    partition: str
+    region: str
+    account: str
+    state_bucket: str | None
+    key_prefix: str
+    lock_table: str | None
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{self.account if account else ''}:{resource}"
+        )
+
+    @property
+    def log_bucket(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.name}-alb-logs-{self.account}"
+
+
+def scope_of(env: str, config: Environment, *, account: str | None = None) -> Scope:
+    region = config.aws.region
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return Scope(
+        env=env,
+        name=config.name,
+        partition=partition,
+        region=region,
+        account=account or "*",
+        state_bucket=config.state.bucket if config.state.backend == "s3" else None,
+        key_prefix=config.state.key_prefix,
+        lock_table=config.state.lock_table if config.state.backend == "s3" else None,
+    )
+
+
+def policy(env: str, config: Environment, role: Role, *, account: str | None = None) -> dict[str, Any]:
+    """The IAM policy document ROLE needs for ENV."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    scope = scope_of(env, config, account=account)
+    statements = _reads(scope, config) + _state(scope, write=role == "apply")
+    if role == "apply":
+        statements += _writes(scope, config)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policies(env: str, config: Environment, *, account: str | None = None) -> dict[Role, dict[str, Any]]:
+    return {role: policy(env, config, role, account=account) for role in ROLES}
+
+
+def _statement(sid: str, actions: tuple[str, ...] | list[str], resources: list[str], **extra: Any) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources, **extra}
+
+
+def _reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
+    out = [_statement("ReadEverythingDescribable", READ_ACTIONS, ["*"])]
+    if config.alb.access_logs:
+        out.append(_statement("ReadAccessLogBucket", LOG_BUCKET_READS, [scope.log_bucket]))
+    return out
+
+
+def _state(scope: Scope, *, write: bool) -> list[dict[str, Any]]:
+    """State objects, history and locks of this environment only."""
+    if scope.state_bucket is None:
+        return []
+    bucket = f"arn:{scope.partition}:s3:::{scope.state_bucket}"
+    prefix = f"{scope.key_prefix}/{scope.env}/"
+    objects = ["s3:GetObject", *(["s3:PutObject", "s3:DeleteObject"] if write else [])]
+    table = scope.arn("dynamodb", f"table/{scope.lock_table}")
+    # Terraform's lock items are "<bucket>/<key>" (and "<bucket>/<key>-md5"); bgtool's operation
+    # lock is "bgtool-operation/<key_prefix>/<env>".
+    lock_keys = [f"{scope.state_bucket}/{prefix}*", f"bgtool-operation/{scope.key_prefix}/{scope.env}"]
+    return [
+        _statement("ListStatePrefix", ["s3:ListBucket"], [bucket],
+                   Condition={"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}),
+        _statement("StateAndHistoryObjects", objects, [f"{bucket}/{prefix}*"]),
+        _statement("LockItems", LOCK_ITEM_ACTIONS, [table],
+                   Condition={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": lock_keys}}),
+        _statement("ReadLockTable", LOCK_TABLE_READS, [table]),
+    ]
+
+
+def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
+    name, elb = scope.name, "elasticloadbalancing"
+    tagged = {"StringEquals": {"aws:ResourceTag/bgtool:env": scope.env}}
+    tagging = {"StringEquals": {"aws:RequestTag/bgtool:env": scope.env}}
+    ec2_any = scope.arn("ec2", "*")
+    creates = [a for a in EC2_WRITES if a.split(":")[1].startswith(("Create", "Allocate", "RunInstances"))]
+    changes = [a for a in EC2_WRITES if a not in creates]
+    out = [
+        # New EC2 resources must carry the environment's tag (the provider's default_tags add it) ...
+        _statement("CreateTaggedNetworkAndTemplates", creates, [ec2_any], Condition=tagging),
+        # ... and only resources carrying it can be changed or deleted.
+        _statement("ChangeOwnNetworkAndTemplates", changes, [ec2_any], Condition=tagged),
+        # Creating into an existing VPC/subnet and launching from images touch resources bgtool
+        # does not tag (the image, a VPC of network.existing): named here without conditions.
+        _statement("UseImagesAndNetwork", ["ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:CreateSubnet",
+                                            "ec2:CreateRouteTable", "ec2:CreateVpcEndpoint", "ec2:CreateNatGateway"],
+                   [scope.arn("ec2", "image/*", account=False), scope.arn("ec2", "vpc/*"),
+                    scope.arn("ec2", "subnet/*"), scope.arn("ec2", "elastic-ip/*"),
+                    scope.arn("ec2", "network-interface/*"), scope.arn("ec2", "security-group/*"),
+                    scope.arn("ec2", "key-pair/*")]),
+        _statement("LoadBalancerTargetGroupsListeners", ELB_WRITES, [
+            scope.arn(elb, f"loadbalancer/app/{name}/*"),
+            scope.arn(elb, f"targetgroup/{name}-*/*"),
+            scope.arn(elb, f"listener/app/{name}/*"),
+            scope.arn(elb, f"listener-rule/app/{name}/*"),
+        ]),
+        _statement("AutoScalingGroups", ASG_WRITES,
+                   [scope.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}-*")]),
+        _statement("Alarms", ALARM_WRITES, [scope.arn("cloudwatch", f"alarm:{name}-*")]),
+        _statement("ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"],
+                   [f"arn:{scope.partition}:iam::{scope.account}:role/aws-service-role/*"],
+                   Condition={"StringEquals": {"iam:AWSServiceName": [
+                       "autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]}}),
+    ]
+    if config.alb.access_logs:
+        out.append(_statement("AccessLogBucket", LOG_BUCKET_WRITES, [scope.log_bucket]))
+    return out
+
+
+def wildcard_writes(document: dict[str, Any]) -> list[str]:
+    """Actions in DOCUMENT that grant more than reads through a wildcard (what review forbids)."""
+    bad = []
+    for statement in document["Statement"]:
+        for action in statement["Action"]:
+            verb = action.split(":", 1)[-1]
+            if "*" in action and not verb.startswith(("Describe", "Get", "List")):
+                bad.append(action)
+    return bad
