@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, copy_project
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,3 +25,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+def environments_digest(root: Path = REPO) -> dict[str, str]:
+    """A fingerprint of every file under ROOT/environments/."""
+    folder = root / "environments"
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repo_environments_untouched() -> Iterator[None]:
+    """Tests act on copies: a run that changed the checkout's environments/ fails (and names the files)."""
+    before = environments_digest()
+    yield
+    after = environments_digest()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    if changed:
+        pytest.fail(f"the test run changed {REPO / 'environments'}: {', '.join(changed)}; tests must use "
+                    "tests.helpers.copy_project or the `project` fixture, never the checkout's files (if you edited "
+                    "them yourself while the tests ran, run the tests again)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only copy of the project with the committed environment files, for tests that only read them."""
+    return copy_project(tmp_path_factory.mktemp("shipped"))

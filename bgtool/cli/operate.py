@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bgtool.aws.live import read_live
 from bgtool.cli import ui
 from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, open_workspace, plan_approver, refuse_without_terminal
+from bgtool.cli.release import COMMIT, file_change
 from bgtool.cli.status_view import print_status
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.release.deploy import deploy, refuse_live
+from bgtool.release.dns import dns_status
 from bgtool.release.gate import GateReport, run_gate
 from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
+from bgtool.release.lock import HeldLock, LocksLeft, OperationLock, clear_lock, environment_locks
+from bgtool.release.provenance import refuse_stale, require_git
 from bgtool.release.retire import last_switch, retire
 from bgtool.release.status import build_status
+from bgtool.release.workers import running_workers
+from bgtool.terraform.workspace import Workspace
 
 
 @app.command()
@@ -29,9 +35,12 @@ def status(env: str = ENV, as_json: bool = JSON) -> int:
     """
     ui.set_json_mode(as_json)
     ws = open_workspace(env)
-    lock = OperationLock(ws.root, env, ws.config, ws.aws).current()
-    switched = last_switch(History(ws.root, env, ws.config, ws.aws))
-    doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env), lock=lock, last_switch=switched)
+    lock = OperationLock.of(ws).current()
+    switched = last_switch(History.of(ws))
+    dns = dns_status(ws, switched.at if switched else None) if ws.config.traffic.mode == "dns" else None
+    workers = {c.value: running_workers(ws, c) for c in Color} if ws.config.workers else None
+    doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env), lock=lock, last_switch=switched, dns=dns,
+                       workers=workers)
     print_status(doc)
     if as_json:
         ui.emit_json(doc)
@@ -60,8 +69,10 @@ def verify(
 
 def print_gate(env: str, report: GateReport) -> None:
     _folded(f"{env}: health gate of {report.color}", ["check", "result", "evidence"],
-            [[c.name, "pass" if c.passed else "FAIL", c.evidence] for c in report.checks])
+            [[c.name, "pass" if c.passed else c.verdict.upper(), c.evidence] for c in report.checks])
     verdict = "[green]passed[/]" if report.passed else f"[red]failed[/] ({len(report.failures())} failing)"
+    if report.only_inconclusive:
+        verdict = "[yellow]inconclusive[/] (too little data; a switch needs --accept-inconclusive)"
     ui.console.print(f"gate {verdict}")
 
 
@@ -73,6 +84,7 @@ def deploy_command(
     yes: bool = YES,
     as_json: bool = JSON,
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait for health (gate.wait_seconds)."),
+    commit: bool = COMMIT,
 ) -> int:
     """Write VERSION into the idle color's entry, apply only that color's layer, wait until healthy.
 
@@ -81,6 +93,10 @@ def deploy_command(
     """
     ui.set_json_mode(as_json)
     ws = open_workspace(env)
+    if commit:
+        require_git(ws.loaded.path)
+    refuse_stale(ws, History.of(ws).read(), "deploy")  # a stale file would undo a release
+    before = ws.config
     target = Color(color) if color else ws.config.idle_color
     refuse_live(ws, target, "deploy")  # before any prompt: this is never allowed
     refuse_without_terminal(yes, f"bgtool deploy {env} {version}")
@@ -89,8 +105,9 @@ def deploy_command(
     ui.console.print(f"[green]deployed[/] {version} to {result.color} (was {result.previous_version}); "
                      f"{result.live['in_service']} in service, {result.live['healthy_targets']} healthy "
                      f"after {result.waited_seconds:.0f}s. Next: 'bgtool verify {env}', then 'bgtool switch {env}'.")
+    git = file_change(ws, before, "deploy", commit)
     if as_json:
-        ui.emit_json(result.to_dict())
+        ui.emit_json({**result.to_dict(), "git": git})
     return 0
 
 
@@ -121,7 +138,7 @@ def history_command(env: str = ENV, as_json: bool = JSON) -> int:
     """The release records of ENV: deploys, switches, rollbacks, retires, oldest first. Exit 0."""
     ui.set_json_mode(as_json)
     ws = open_workspace(env)
-    records = History(ws.root, env, ws.config, ws.aws).read()
+    records = History.of(ws).read()
     _print_history(env, records)
     if not records:
         ui.console.print("no records yet")
@@ -152,25 +169,50 @@ def _history_row(r: Record) -> list[str]:
 
 
 @app.command(name="unlock")
-def unlock_command(env: str = ENV, yes: bool = YES) -> int:
-    """Clear the operation lock a crashed run left behind, after showing its holder. Exit 0 or 1."""
+def unlock_command(env: str = ENV, yes: bool = YES, as_json: bool = JSON) -> int:
+    """Show and clear the locks a crashed run left on ENV: bgtool's operation lock and Terraform's state
+    locks of its layers, each after showing its holder and age.
+
+    A lock whose process is known to be still running is never cleared. Without a terminal, --yes is
+    needed. Exit 0 nothing locked or every lock cleared; 1 a lock was left in place.
+    """
+    ui.set_json_mode(as_json)
     ws = open_workspace(env)
-    lock = OperationLock(ws.root, env, ws.config, ws.aws)
-    holder = lock.current()
-    if holder is None:
+    found = environment_locks(ws.root, env, ws.config, ws.aws)
+    if not found:
         ui.console.print(f"{env} is not locked")
+        ui.emit_json({"env": env, "locks": []})
         return 0
-    age = holder.age_seconds() / 60
-    ui.console.print(f"{env} is locked: {holder.describe()} ({age:.0f} min ago)")
-    if not yes:
-        if not ui.interactive():
-            raise BgtoolError("no terminal to confirm on; the lock was left in place",
-                              hint=f"Make sure that operation is not running, then 'bgtool unlock {env} --yes'.")
-        if not ui.confirm("Is that operation dead? Clearing a live operation's lock lets two runs interleave."):
-            ui.console.print("left locked")
-            return 1
-    lock.release(holder)  # only that holder's lock, never one taken since
-    if lock.current() is not None:
-        raise BgtoolError(f"{env} was locked again meanwhile: {lock.current().describe()}")  # type: ignore[union-attr]
+    for held in found:
+        ui.console.print(f"{env}: {held.describe()}", markup=False, soft_wrap=True)
+    if not yes and not ui.interactive():
+        raise LocksLeft(env, found, "there is no terminal to confirm on and no --yes")
+    results = [_unlock_one(ws, held, yes) for held in found]
+    ui.emit_json({"env": env, "locks": [{**held.to_dict(), "cleared": reason is None, "left_because": reason}
+                                        for held, reason in results]})
+    left = [held for held, reason in results if reason is not None]
+    if left:
+        ui.console.print(f"[yellow]{len(left)} of {len(found)} lock(s) left in place[/]")
+        return 1
     ui.console.print(f"[green]unlocked[/] {env}; check 'bgtool status {env}' for what the crashed run left")
     return 0
+
+
+def _unlock_one(ws: Workspace, held: HeldLock, yes: bool) -> tuple[HeldLock, str | None]:
+    """Clear one lock after confirmation; returns why it was left in place, or None when cleared."""
+    if held.alive:
+        reason = "its process is still running"
+    elif not yes and not ui.confirm(f"Clear the {held.describe()}? Only if that run is dead: clearing a "
+                                    "running one's lock lets two runs interleave."):
+        reason = "not confirmed"
+    else:
+        try:
+            clear_lock(ws.root, ws.env, ws.config, ws.aws, held)
+            reason = None
+        except BgtoolError as exc:
+            reason = exc.message
+    if reason is None:
+        ui.console.print(f"[green]cleared[/] {escape(held.describe())}", soft_wrap=True)
+    else:
+        ui.console.print(f"[yellow]left[/] {escape(held.describe())}: {escape(reason)}", soft_wrap=True)
+    return held, reason

@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from bgtool.cli import ui
 from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, confirmer, open_workspace, refuse_without_terminal
-from bgtool.config.schema import Color
+from bgtool.config.schema import Color, Environment
 from bgtool.errors import BgtoolError
+from bgtool.release import provenance
 from bgtool.release.rollback import RollbackOptions, run_rollback
 from bgtool.release.switch import Switch, already_live, explain, plan_from
 from bgtool.release.weights import parse_steps
+from bgtool.terraform.workspace import Workspace
+
+COMMIT = typer.Option(False, "--commit", help="Commit the environment file's change with git (that file only; "
+                      "never pushed). Refused outside a git checkout.")
+
+
+def file_change(ws: Workspace, before: Environment, operation: str, commit: bool) -> dict[str, Any]:
+    """In a git checkout, show the diff the operation left in the environment file and, with --commit,
+    commit that file alone with a message naming environment, colors and versions."""
+    lines = provenance.file_diff(ws.loaded.path)
+    if lines is None or provenance.release_values(before) == provenance.release_values(ws.config):
+        if commit:
+            ui.console.print(f"{ws.env}: the {operation} wrote nothing into the file: nothing to commit")
+        return {}
+    shown = f"environments/{ws.loaded.path.name}"
+    if lines:
+        ui.console.print(f"{shown}: {'  '.join(lines)}", markup=False, soft_wrap=True)
+    doc: dict[str, Any] = {"diff": lines}
+    if commit:
+        message = provenance.commit_message(ws.env, operation, before, ws.config)
+        doc["commit"] = provenance.commit_file(ws.loaded.path, message)
+        ui.console.print(f"committed {doc['commit'][:12]}: {message} (not pushed)", markup=False)
+    else:
+        ui.console.print(f"Not committed: merge it, or production and the repository disagree "
+                         f"(--commit commits it: git commit -- {shown})", markup=False)
+    return doc
 
 
 def _color(value: str | None) -> Color | None:
@@ -30,8 +59,11 @@ def switch(
     steps: str = typer.Option(None, "--steps", help="New color's share per step, e.g. 10,50,100 (default: file)."),
     bake: float = typer.Option(None, "--bake", min=0, help="Seconds to watch after each step (default: file)."),
     monitor: float = typer.Option(None, "--monitor", min=0, help="Seconds to watch at 100% (default: file)."),
+    accept_inconclusive: bool = typer.Option(False, "--accept-inconclusive", help="Go on when the gate's "
+                                             "analysis had too little data to judge (recorded in the history)."),
     yes: bool = YES,
     as_json: bool = JSON,
+    commit: bool = COMMIT,
 ) -> int:
     """Guarded switch: preflight, health gate, canary steps through the traffic layer, bake, finalize.
 
@@ -41,8 +73,11 @@ def switch(
     ui.set_json_mode(as_json)
     parsed = parse_steps(steps) if steps is not None else None
     ws = open_workspace(env)
+    if commit:
+        provenance.require_git(ws.loaded.path)
+    before = ws.config
     target = _color(to)
-    plan = plan_from(ws, target, parsed, bake, monitor)
+    plan = plan_from(ws, target, parsed, bake, monitor, accept_inconclusive=accept_inconclusive)
     if already_live(ws, plan.to):
         ui.console.print(f"{env}: {plan.to.value} is the file's color and already serves 100%: nothing to do")
         if as_json:
@@ -52,8 +87,9 @@ def switch(
     outcome = Switch(ws, plan, confirmer(yes, f"bgtool switch {env}")).run()
     style = "green" if outcome.ok else "red"
     ui.console.print(f"[{style}]{explain(outcome)}[/]", soft_wrap=True)
+    git = file_change(ws, before, "switch", commit)
     if as_json:
-        ui.emit_json(outcome.to_dict())
+        ui.emit_json({**outcome.to_dict(), "git": git})
     return 0 if outcome.ok else 1
 
 
@@ -66,6 +102,7 @@ def rollback(
     force: bool = typer.Option(False, "--force", help="Roll back even to a retired color or one without "
                                "healthy targets."),
     as_json: bool = JSON,
+    commit: bool = COMMIT,
 ) -> int:
     """Production traffic back to the previous color at 100% (traffic layer), active_color written back.
 
@@ -74,12 +111,16 @@ def rollback(
     ui.set_json_mode(as_json)
     refuse_without_terminal(yes, f"bgtool rollback {env}")
     ws = open_workspace(env)
+    if commit:
+        provenance.require_git(ws.loaded.path)
+    before = ws.config
     confirm = confirmer(yes, f"bgtool rollback {env}")
     outcome = run_rollback(ws, RollbackOptions(confirm, break_glass=break_glass, force=force))
+    git = file_change(ws, before, "rollback", commit)
     if outcome.result == "nothing-to-do":
         ui.console.print(f"{env}: nothing to roll back: {outcome.reason}")
     elif outcome.ok:
         ui.console.print(f"[green]{env}: production traffic is 100% on {outcome.to_color}[/]")
     if as_json:
-        ui.emit_json(outcome.to_dict())
+        ui.emit_json({**outcome.to_dict(), "git": git})
     return 0 if outcome.ok else 1

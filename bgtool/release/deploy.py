@@ -19,9 +19,10 @@ from bgtool.config import envfile
 from bgtool.config.schema import Color, ColorSettings
 from bgtool.errors import BgtoolError
 from bgtool.events import Waiting, WaitOver
+from bgtool.release.database import guard_and_migrate
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
-from bgtool.release.traffic import live_weights
+from bgtool.release.provenance import begin, refuse_stale, stamp
 from bgtool.render.templates import color_vars
 from bgtool.terraform.layers import LayerPlan, apply_plan, plan_layer
 from bgtool.terraform.workspace import Workspace
@@ -70,8 +71,10 @@ class DeployResult:
 
 
 def production_weight(ws: Workspace, color: Color) -> int:
-    """The live weight of COLOR on the production listener (0 when nothing is applied yet)."""
-    weights = live_weights(ws.aws, ws.config)
+    """The live weight of COLOR in production (0 when nothing is applied yet), whatever the traffic mode."""
+    from bgtool.release.seams import router_for
+
+    weights = router_for(ws).live_weights()
     return weights.of(color) if weights else 0
 
 
@@ -146,9 +149,10 @@ def wait_for_color(ws: Workspace, color: Color, timeout: float, version: str | N
 def deploy(ws: Workspace, version: str, approve: Approver, *, color: Color | None = None,
            timeout: float | None = None) -> DeployResult:
     """Deploy VERSION to the idle color (or COLOR, which must not be live), under the operation lock."""
+    refuse_stale(ws, History.of(ws).read(), "deploy")  # it would undo a release
     color = Color(color) if color else ws.config.idle_color
     refuse_live(ws, color, "deploy")
-    lock = OperationLock(ws.root, ws.env, ws.config, ws.aws)
+    lock = OperationLock.of(ws)
     with lock.held(f"deploy {version} to {color.value}"):
         return _deploy_locked(ws, color, version, approve, timeout)
 
@@ -156,7 +160,9 @@ def deploy(ws: Workspace, version: str, approve: Approver, *, color: Color | Non
 def _deploy_locked(ws: Workspace, color: Color, version: str, approve: Approver,
                    timeout: float | None) -> DeployResult:
     before = ws.config.colors.of(color)
-    history = History(ws.root, ws.env, ws.config, ws.aws)
+    history = History.of(ws)
+    started = begin(ws)
+    migrations = guard_and_migrate(ws, color, version, history)  # refuses before the file changes
     stage = "file"
     try:
         envfile.set_version(ws.loaded, color, version)
@@ -170,11 +176,13 @@ def _deploy_locked(ws: Workspace, color: Color, version: str, approve: Approver,
         raise Declined(f"{exc.message}; environments/{ws.env}.yaml restored to {color.value} "
                        f"version {before.version}", hint="Nothing was applied.") from None
     except BgtoolError as exc:
-        _record_failure(history, ws, color, before.version, version, stage, exc)
+        _record_failure(history, ws, color, before.version, version, stage, exc,
+                        stamp(ws.config, started, wrote=stage != "file"))
         raise _failed(ws, color, before.version, version, stage, exc) from exc
     versions = {"before": before.version, "after": version}
     history.append(Record("deploy", "succeeded", to_color=color.value, versions=versions,
-                          details={"layer": applied.to_dict(), "waited_seconds": round(waited, 1)}))
+                          details={"layer": applied.to_dict(), "waited_seconds": round(waited, 1), **migrations},
+                          **stamp(ws.config, started, wrote=True)))
     return DeployResult(ws.env, color.value, version, before.version, applied, waited, _live_summary(live))
 
 
@@ -191,10 +199,10 @@ def _live_summary(live: ColorLive) -> dict[str, Any]:
 
 
 def _record_failure(history: History, ws: Workspace, color: Color, previous: str, version: str,
-                    stage: str, exc: BgtoolError) -> None:
+                    stage: str, exc: BgtoolError, stamp: dict[str, Any]) -> None:
     history.append(Record("deploy", "failed", to_color=color.value,
                           versions={"before": previous, "after": version},
-                          reason=f"{stage}: {exc.message.splitlines()[0]}", details={"stage": stage}))
+                          reason=f"{stage}: {exc.message.splitlines()[0]}", details={"stage": stage}, **stamp))
 
 
 def _failed(ws: Workspace, color: Color, previous: str, version: str, stage: str, exc: BgtoolError) -> BgtoolError:

@@ -23,8 +23,10 @@ from bgtool.config import envfile
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.events import Confirm, Note, Question, RecordWritten
+from bgtool.release.database import rollback_problems
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
+from bgtool.release.provenance import begin, stamp
 from bgtool.release.seams import TrafficRouter, router_for
 from bgtool.release.traffic import Flip
 from bgtool.release.weights import Weights
@@ -51,6 +53,9 @@ class RollbackOutcome:
     flip: dict[str, Any] | None = None
     reconcile: dict[str, Any] = field(default_factory=dict)
     live_weights: str = ""
+    forced: list[str] = field(default_factory=list)  # refusals overridden with --force
+    workers: dict[str, Any] = field(default_factory=dict)  # the workers' handover back
+    source: dict[str, Any] = field(default_factory=dict)  # the git commit it ran from (provenance.source)
 
     @property
     def ok(self) -> bool:
@@ -68,7 +73,7 @@ class RollbackOptions:
 
 
 def run_rollback(ws: Workspace, opts: RollbackOptions) -> RollbackOutcome:
-    lock = OperationLock(ws.root, ws.env, ws.config, ws.aws)
+    lock = OperationLock.of(ws)
     with lock.held("rollback" + (" --break-glass" if opts.break_glass else "")):
         return _rollback(ws, opts)
 
@@ -83,7 +88,8 @@ def _last_switch_failed(history: History) -> bool:
 def _rollback(ws: Workspace, opts: RollbackOptions) -> RollbackOutcome:
     ws.reload()
     out = RollbackOutcome(ws.env)
-    history = History(ws.root, ws.env, ws.config, ws.aws)
+    out.source = begin(ws)
+    history = History.of(ws)
     router = router_for(ws)
     current = router.live_weights()
     if current is None:
@@ -112,15 +118,17 @@ def _check_target(ws: Workspace, target: Color, opts: RollbackOptions, history: 
     live = color_live(ws.aws, ws.config, ws.env, target, tg)
     if live.healthy_targets == 0:
         problems.append(f"{target.value} has no healthy targets ({len(live.targets)} registered)")
+    problems += rollback_problems(ws, target, history)  # a contract migration that ran after its version
     if not problems:
         ws.emit(Note(f"{target.value}: {live.healthy_targets}/{len(live.targets)} targets healthy", "ok"))
         return
     if opts.force:
         ws.emit(Note(f"--force: going on although {'; '.join(problems)}", "warn"))
+        out.forced = problems
         return
     reason = "; ".join(problems)
     _append(ws, history, Record(operation="rollback", result="refused", from_color=out.from_color,
-                            to_color=target.value, versions=_versions(ws), reason=reason))
+                            to_color=target.value, versions=_versions(ws), reason=reason, **_stamp(ws, out)))
     raise BgtoolError(f"rollback to {target.value} refused: {reason}",
                       hint=f"Fix or redeploy {target.value}, or run 'bgtool rollback {ws.env} --force' "
                            "to send traffic there anyway.")
@@ -150,8 +158,21 @@ def _move(ws: Workspace, router: TrafficRouter, target: Color, opts: RollbackOpt
                  f"{counts['destroy']} destroyed" + ("; no drift remains" if flip else ""), "ok"))
     _write_file(ws, target)
     out.result, out.reason = "succeeded", why
+    _hand_back_workers(ws, target, out)
     _append(ws, history, _record(ws, out, flip))
     return out
+
+
+def _hand_back_workers(ws: Workspace, target: Color, out: RollbackOutcome) -> None:
+    """The workers go back with the traffic, in the same order a switch hands them over."""
+    from bgtool.release.workers import hand_over
+
+    try:
+        out.workers = hand_over(ws, target.other, target)
+    except (BgtoolError, ClientError, BotoCoreError) as exc:
+        out.workers = {"error": getattr(exc, "message", None) or str(exc)}
+        ws.emit(Note(f"workers not handed back: {out.workers['error']}; finish with 'bgtool apply {ws.env}'",
+                     "error"))
 
 
 def _reconcile_failed(ws: Workspace, router: TrafficRouter, target: Color, flip: Flip | None, history: History,
@@ -186,8 +207,18 @@ def _record(ws: Workspace, out: RollbackOutcome, flip: Flip | None) -> Record:
     details: dict[str, Any] = {"break_glass": flip is not None, "reconcile": out.reconcile}
     if flip is not None:
         details["flip"] = flip.to_dict()
+    if out.forced:
+        details["forced"] = out.forced
+    if out.workers:
+        details["workers"] = out.workers
     return Record(operation="rollback", result=out.result, from_color=out.from_color, to_color=out.to_color,
-                  versions=_versions(ws), reason=out.reason, details=details)
+                  versions=_versions(ws), reason=out.reason, details=details, **_stamp(ws, out))
+
+
+def _stamp(ws: Workspace, out: RollbackOutcome) -> dict[str, Any]:
+    """What the rollback wrote into the file, and where it ran from (provenance)."""
+    wrote = out.result == "succeeded" or out.flip is not None  # both set active_color (_write_file)
+    return stamp(ws.config, out.source, wrote)
 
 
 def _append(ws: Workspace, history: History, record: Record) -> None:

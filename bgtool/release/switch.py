@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bgtool import interrupts
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.events import CheckResult, Confirm, Note, PhaseEntered, Question, RecordWritten, Restored, StepApplied
+from bgtool.release.analysis import Verdict, judge_traffic
 from bgtool.release.gate import GateReport
-from bgtool.release.history import Record
+from bgtool.release.history import History, Record
+from bgtool.release.provenance import begin, refuse_stale, stamp
 from bgtool.release.seams import router_for
 from bgtool.release.switch_io import SwitchIO, WorkspaceIO
 from bgtool.release.weights import (
@@ -134,6 +139,8 @@ class SwitchPlan:
     operation: str = "switch"
     """The history operation and lock label; the GitOps path records "switch" too, via apply."""
     trigger: str = "switch"
+    accept_inconclusive: bool = False
+    """Go on when the gate's only shortcoming is too little data (the operator's call, recorded)."""
 
     @property
     def from_color(self) -> Color:
@@ -156,6 +163,10 @@ class Outcome:
     gate: dict[str, Any] | None = None
     live_weights: str = ""
     seconds: float = 0.0
+    drain: dict[str, Any] = field(default_factory=dict)
+    """DNS mode: how long the old color's traffic took to fall to near zero after the last step."""
+    workers: dict[str, Any] = field(default_factory=dict)
+    """The workers' handover (overlap or exclusive) after the traffic moved."""
 
     @property
     def ok(self) -> bool:
@@ -190,12 +201,16 @@ class Switch:
         self.gate_report: GateReport | None = None
         self._off_old = False
         self._detected_at: float | None = None
+        self._source = begin(ws) if ws is not None else {}
+        self._holding = ExitStack()  # from the first interrupt or restore on: interrupts held back (run's end)
+        self._held = False
+        self._step_started: datetime | None = None
 
     # -- public -----------------------------------------------------------------------------
     def run(self) -> Outcome:
         started = self.clock()
         label = f"{self.plan.operation} {self.plan.from_color.value} -> {self.plan.to.value}"
-        with self.io.lock(label):
+        with self._holding, self.io.lock(label):
             self._drive()
             self.outcome.seconds = round(self.clock() - started, 2)
             self._record()
@@ -223,8 +238,9 @@ class Switch:
         try:
             handler(phase)
             return True
-        except KeyboardInterrupt:
-            self._failed(phase, "interrupted (Ctrl-C)")
+        except KeyboardInterrupt as exc:
+            self._hold_interrupts()
+            self._failed(phase, f"interrupted ({interrupts.describe(exc)})")
         except BgtoolError as exc:
             self._failed(phase, exc.message + (f" ({exc.hint})" if exc.hint else ""))
         except (ClientError, BotoCoreError, OSError) as exc:
@@ -255,6 +271,9 @@ class Switch:
         if current is None:
             raise Stop("no production listener found", hint=f"Run 'bgtool apply {env}' first.")
         self._off_old = current != Weights.all_on(self.plan.from_color)
+        guard = getattr(self.io.router, "guard", None)
+        if guard is not None:  # a router whose changes reach clients only as caches expire (DNS)
+            self.io.emit(Note(guard(), "ok"))
         live = self.io.compute.live(to)
         if live.versions != [settings.version]:
             raise Stop(f"{to.value} runs version {', '.join(live.versions) or 'none'} but the file says "
@@ -268,9 +287,19 @@ class Switch:
         self.outcome.gate = report.to_dict()
         for check in report.checks:
             self.io.emit(CheckResult(check.name, check.passed, check.evidence))
-        if not report.passed:
-            failures = "; ".join(f"{c.name}: {c.evidence}" for c in report.failures()) or "no checks ran"
-            raise Stop(f"health gate failed on {self.plan.to.value}: {failures}")
+        if report.passed:
+            return
+        failures = "; ".join(f"{c.name}: {c.evidence}" for c in report.failures()) or "no checks ran"
+        if report.only_inconclusive and self.plan.accept_inconclusive:
+            self.outcome.gate = {**report.to_dict(), "accepted_inconclusive": True}
+            self.io.emit(Note(f"gate inconclusive on {self.plan.to.value}, accepted by --accept-inconclusive: "
+                              f"{failures}", "warn"))
+            return
+        if report.only_inconclusive:
+            raise Stop(f"health gate inconclusive on {self.plan.to.value}: {failures}",
+                       hint="Too little data is not a pass: send traffic and run it again, or go on with "
+                            "--accept-inconclusive.")
+        raise Stop(f"health gate failed on {self.plan.to.value}: {failures}")
 
     def _confirm(self, phase: Phase) -> None:
         plan, v, env = self.plan, self.outcome.versions, self.io.env
@@ -291,23 +320,67 @@ class Switch:
         self.io.router.apply(weights, test)
         took = round(self.clock() - started, 2)
         self.outcome.steps.append({"weights": weights.as_dict(), "test_color": test.value, "apply_seconds": took})
+        self._step_started = datetime.now(UTC)
         self.io.emit(StepApplied(phase.step + 1, len(self.weights), weights.as_dict(), took))
 
     def _bake(self, phase: Phase) -> None:
-        self._watch(self.plan.bake_seconds, f"bake {phase.step + 1}")
+        self._watch(self._at_least(self.plan.bake_seconds, "bake"), f"bake {phase.step + 1}")
 
     def _monitor(self, phase: Phase) -> None:
-        self._watch(self.plan.monitor_seconds, "monitor")
+        self._watch(self._at_least(self.plan.monitor_seconds, "monitor"), "monitor")
+
+    def _at_least(self, seconds: float, what: str) -> float:
+        """A router whose weights reach clients only as caches expire bakes each step for some TTLs."""
+        bake_for = getattr(self.io.router, "bake_seconds", None)
+        wanted = seconds if bake_for is None else bake_for(seconds)
+        if wanted > seconds:
+            self.io.emit(Note(f"{what} {wanted:g}s instead of {seconds:g}s: the TTL guard's minimum", "warn"))
+        return wanted
 
     def _finalize(self, phase: Phase) -> None:
         written = self.io.write_active(self.plan.to)
         self.config = self.io.config()
         self.io.emit(Note(f"{written}: active_color: {self.plan.to.value}", "ok"))
+        self._hand_over_workers()
+        self._drain()
+
+    def _hand_over_workers(self) -> None:
+        """The workers follow the traffic. Traffic is final by now: a failed handover is reported with
+        the command that finishes it, never answered by moving traffic back."""
+        handover = getattr(self.io, "handover", None)
+        if handover is None:
+            return
+        try:
+            self.outcome.workers = handover(self.plan.from_color, self.plan.to)
+        except (BgtoolError, ClientError, BotoCoreError, OSError) as exc:
+            reason = getattr(exc, "message", None) or str(exc)
+            self.outcome.workers = {"error": reason}
+            self.io.emit(Note(f"workers not handed over: {reason}; finish with 'bgtool apply {self.io.env}'", "error"))
+
+    def _drain(self) -> None:
+        """DNS mode: resolvers and clients that cache past the TTL keep using the old color; watch its
+        share fall to near zero and report how long that took. Traffic is already final: whatever
+        happens here is reported, never restored."""
+        drain = getattr(self.io.router, "drain", None)
+        if drain is None or self._step_started is None:
+            return
+        old = self.plan.from_color
+        try:
+            report = drain(old, self._step_started, self.plan.poll_seconds, self.sleep, self.clock)
+        except (BgtoolError, ClientError, BotoCoreError, OSError, KeyboardInterrupt) as exc:
+            reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else \
+                getattr(exc, "message", None) or str(exc)
+            self.outcome.drain = {"quiet": None, "error": reason}
+            self.io.emit(Note(f"drain of {old.value} not watched to the end: {reason}", "warn"))
+            return
+        self.outcome.drain = report.to_dict()
+        self.io.emit(Note(report.describe(old.value), "ok" if report.quiet else "warn"))
 
     def _restore(self, phase: Phase) -> None:
         """Users first, then the books: a direct flip takes production off the failing color within a
         second of detection, and the Terraform apply that follows makes state agree (and is the
         restore on its own when the flip itself fails)."""
+        self._hold_interrupts()
         old = self.plan.from_color
         detected = self._detected_at if self._detected_at is not None else self.clock()
         self.io.emit(Note(f"↩ restoring 100% on {old.value}: direct flip, then {self.io.router.mode} reconcile",
@@ -324,20 +397,69 @@ class Switch:
         self.io.emit(Restored(old.value, True, f"(production {Weights.all_on(old)})"))
 
     # -- helpers ----------------------------------------------------------------------------
+    def _hold_interrupts(self) -> None:
+        """From the first interrupt or restore on, a second Ctrl-C or SIGTERM must not stop the restore half
+        way (production split, nobody told): it is held back and reported until the run has ended."""
+        if self._held:
+            return
+        self._held = True
+
+        def told(name: str) -> None:
+            self.io.emit(Note(f"{name} held back: finishing the restore first (stopping now could leave "
+                              "production split); the switch ends right after it", "warn"))
+
+        self._holding.enter_context(interrupts.held_back(told))
+
     def _watch(self, seconds: float, what: str) -> None:
-        """Poll the new color's targets and alarms every poll_seconds for SECONDS (at least once)."""
+        """Poll the new color's targets and alarms, and judge its traffic against the old color's, every
+        poll_seconds for SECONDS (at least once)."""
         deadline = self.clock() + seconds
         polls = 0
-        while True:
-            polls += 1
-            problems = self._health()
-            if problems:
-                raise Stop(f"{self.plan.to.value} {'; '.join(problems)}")
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                break
-            self.sleep(min(self.plan.poll_seconds, remaining))
+        try:
+            while True:
+                polls += 1
+                problems = self._health()
+                if problems:
+                    raise Stop(f"{self.plan.to.value} {'; '.join(problems)}")
+                self._judge_traffic(what)
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    break
+                self.sleep(min(self.plan.poll_seconds, remaining))
+        finally:
+            self._report_traffic(what)
         self.io.emit(Note(f"{what}: {self.plan.to.value} healthy for {seconds:g}s ({polls} polls)", "ok"))
+
+    def _judge_traffic(self, what: str) -> None:
+        """The new color's 5xx rate and p99 against the old color's over the same minutes (since the
+        step began): a regression beyond gate.analysis restores; too little data is not judged yet."""
+        meter = getattr(self.io, "meter", None)
+        if meter is None or self._step_started is None or not self.outcome.steps:
+            return
+        new, old = self.plan.to, self.plan.from_color
+        now = datetime.now(UTC)
+        try:
+            stats = {c: meter.window(c, self._step_started, now) for c in (new, old)}
+        except (ClientError, BotoCoreError) as exc:
+            self.outcome.steps[-1]["traffic"] = {"error": f"metrics unavailable: {exc}"}
+            return
+        if stats[new] is None:
+            return
+        judged = judge_traffic(stats[new], stats[old], self.config.gate.analysis, new_color=new.value,
+                               old_color=old.value, need_baseline=False)
+        self.outcome.steps[-1]["traffic"] = {**judged.numbers, "verdict": judged.verdict.value,
+                                             "evidence": judged.evidence, "judged": what,
+                                             "since": self._step_started.isoformat(timespec="seconds")}
+        if judged.verdict is Verdict.FAIL:
+            raise Stop(f"{new.value} traffic worse than {old.value}: {judged.evidence}")
+
+    def _report_traffic(self, what: str) -> None:
+        traffic = self.outcome.steps[-1].get("traffic") if self.outcome.steps else None
+        if not traffic or "verdict" not in traffic:
+            return
+        served = " | ".join(f"{c.value} {_served(traffic.get(c.value))}" for c in (self.plan.to, self.plan.from_color))
+        level = "ok" if traffic["verdict"] == "pass" else "error" if traffic["verdict"] == "fail" else "warn"
+        self.io.emit(Note(f"{what} traffic: {served} ({traffic['verdict']})", level))
 
     def _health(self) -> list[str]:
         live = self.io.compute.live(self.plan.to)
@@ -353,11 +475,16 @@ class Switch:
             details["gate"] = o.gate
         if o.restore:
             details["restore"] = o.restore
+        if o.drain:
+            details["drain"] = o.drain
+        if o.workers:
+            details["workers"] = o.workers
         if o.restore_error:
             details["restore_error"] = o.restore_error
             details["live_weights"] = o.live_weights
         record = Record(operation=self.plan.operation, result=o.result, from_color=o.from_color,
-                        to_color=o.to_color, versions=o.versions, reason=o.reason, details=details)
+                        to_color=o.to_color, versions=o.versions, reason=o.reason, details=details,
+                        **stamp(self.config, self._source, wrote=o.result == State.SUCCEEDED.value))
         try:
             self.io.record(record)
         except (ClientError, BotoCoreError, OSError) as exc:
@@ -366,13 +493,20 @@ class Switch:
         self.io.emit(RecordWritten(record.operation, record.result))
 
 
+def _served(numbers: dict[str, Any] | None) -> str:
+    if not numbers:
+        return "no data"
+    p99 = numbers.get("p99_ms")
+    return f"{numbers['requests']} requests, {numbers['errors']} 5xx, p99 {'-' if p99 is None else f'{p99:.0f} ms'}"
+
+
 # --------------------------------------------------------------------------------------------
 # Entry points shared by `bgtool switch` and the GitOps path of `bgtool apply`
 # --------------------------------------------------------------------------------------------
 
 
 def plan_from(ws: Workspace, to: Color | None, steps: list[int] | None, bake: float | None,
-              monitor: float | None, *, trigger: str = "switch") -> SwitchPlan:
+              monitor: float | None, *, trigger: str = "switch", accept_inconclusive: bool = False) -> SwitchPlan:
     """Fill what the command line left out from the environment file's `traffic` settings."""
     traffic = ws.config.traffic
     return SwitchPlan(
@@ -382,6 +516,7 @@ def plan_from(ws: Workspace, to: Color | None, steps: list[int] | None, bake: fl
         monitor_seconds=traffic.monitor_seconds if monitor is None else monitor,
         poll_seconds=traffic.poll_seconds,
         trigger=trigger,
+        accept_inconclusive=accept_inconclusive,
     )
 
 
@@ -418,6 +553,7 @@ def gitops_handler(confirm: Confirm) -> Callable[[Workspace], Any]:
         to = ws.config.active_color
         if current is None or current == Weights.all_on(to):
             return None
+        refuse_stale(ws, History.of(ws).read(), f"move production traffic to {to.value}")
         ws.emit(Note(f"{ws.env}: the file says active_color {to.value}, live production is {current}: "
                      "guarded switch (gate, steps, bake) instead of a plain traffic apply"))
         steps = remaining_steps(ws.config.traffic.steps, current.of(to))

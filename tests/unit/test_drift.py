@@ -14,7 +14,8 @@ from bgtool.release.lock import LockInfo
 LISTENER = "module.traffic.aws_lb_listener.production"
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2"
 
-# Recorded from `terraform show -json` of a refresh-only plan after an out-of-band modify_listener.
+# Fragments of `terraform show -json` of a normal plan: `resource_drift` (what the plan's refresh
+# found) beside `resource_changes` (what applying would do). Here: an out-of-band modify_listener.
 REFRESH_LISTENER = {
     "resource_drift": [{
         "address": LISTENER, "mode": "managed", "type": "aws_lb_listener", "name": "production",
@@ -64,14 +65,38 @@ def test_changed_attributes_name_the_leaf_and_drop_tags_all_echo() -> None:
 
 
 def test_drifted_resource_is_not_reported_again_as_pending() -> None:
-    items = diff.terraform_items("prod", "traffic", REFRESH_LISTENER, PLAN_REVERTS_LISTENER)
+    items = diff.terraform_items("prod", "traffic", {**REFRESH_LISTENER, **PLAN_REVERTS_LISTENER})
     assert [(i.kind, i.subject) for i in items] == [("changed", LISTENER)]
 
 
 def test_deleted_resource_and_unrelated_pending_change() -> None:
-    items = diff.terraform_items("prod", "green", REFRESH_DELETED_ALARM, PLAN_RECREATES_ALARM)
-    assert [(i.kind, i.details.get("action")) for i in items] == [("deleted", None), ("pending", "replace")]
+    items = diff.terraform_items("prod", "green", {**REFRESH_DELETED_ALARM, **PLAN_RECREATES_ALARM})
+    assert [(i.kind, i.subject, i.details.get("action")) for i in items] == [
+        ("deleted", 'module.color.aws_cloudwatch_metric_alarm.this["5xx"]', None),
+        ("pending", "module.color.aws_launch_template.this", "replace"),
+    ]
     assert items[0].reconcile.startswith("bgtool apply prod --layer green")
+
+
+def test_one_plan_document_gives_changed_deleted_and_pending_once_each() -> None:
+    """Everything a layer's check reports comes from its one normal plan document."""
+    alarm = 'module.color.aws_cloudwatch_metric_alarm.this["5xx"]'
+    doc = {
+        "resource_drift": REFRESH_LISTENER["resource_drift"] + REFRESH_DELETED_ALARM["resource_drift"],
+        "resource_changes": PLAN_REVERTS_LISTENER["resource_changes"] + PLAN_RECREATES_ALARM["resource_changes"],
+    }
+    items = diff.terraform_items("prod", "traffic", doc)
+    assert sorted((i.kind, i.subject) for i in items) == [
+        ("changed", LISTENER), ("deleted", alarm), ("pending", "module.color.aws_launch_template.this")]
+    without_drift = diff.terraform_items("prod", "traffic", {"resource_changes": doc["resource_changes"]})
+    assert sorted((i.kind, i.subject) for i in without_drift) == [
+        ("pending", alarm), ("pending", "module.color.aws_launch_template.this"), ("pending", LISTENER)]
+
+
+def test_layer_check_keeps_refresh_exit_as_null() -> None:
+    """Schema version 1 keeps the field; one plan per layer leaves it null."""
+    assert LayerCheck("base", "clean", plan_exit=0).to_dict() == {
+        "layer": "base", "status": "clean", "refresh_exit": None, "plan_exit": 0, "error": None}
 
 
 def test_active_color_matches_or_names_listener_and_weights() -> None:
@@ -162,15 +187,14 @@ def test_markdown_has_headline_tables_and_reconcile_commands() -> None:
     assert "| changed | traffic | l was changed \\| outside: `w` 1 → 2 | `bgtool apply b --layer traffic` |" in text
 
 
-def test_plan_markdown_with_switch_headline() -> None:
+def test_plan_markdown_with_switch_headline(shipped) -> None:  # type: ignore[no-untyped-def]
     from bgtool.aws.live import ColorLive, LiveState, TargetHealth
     from bgtool.cli.reports import plan_markdown, switch_headline
     from bgtool.config.schema import load_environment
     from bgtool.terraform.events import ResourceChange
     from bgtool.terraform.layers import LayerPlan
-    from tests.helpers import REPO
 
-    config = load_environment(REPO, "local").config.model_copy(update={"active_color": Color.GREEN})
+    config = load_environment(shipped, "local").config.model_copy(update={"active_color": Color.GREEN})
     green = ColorLive("green", targets=[TargetHealth("i-1", "healthy"), TargetHealth("i-2", "unused")])
     live = LiveState(True, "dns", [ListenerWeights(80, "HTTP", ARN, {"blue": 100, "green": 0})],
                      {"blue": ColorLive("blue"), "green": green})
@@ -203,3 +227,24 @@ def test_refresh_bookkeeping_of_unconfigured_attributes_is_not_drift() -> None:
     assert [c.attribute for c in items[0].changes] == ["port"]
     acting = diff.refresh_items("e", "base", doc, {tg})  # the normal plan acts on it: every change counts
     assert [c.attribute for c in acting[0].changes] == ["load_balancer_arns", "port"]
+
+
+def test_plan_document_is_read_back_only_when_the_plan_would_act() -> None:
+    """A clean layer's plan still lists refresh bookkeeping as drift events: no `show -json` for it."""
+    from bgtool.drift.collect import _needs_document
+    from bgtool.terraform.events import ResourceChange, StreamSummary
+    from bgtool.terraform.runner import RunResult
+
+    bookkeeping = RunResult(0, StreamSummary(drifted=[ResourceChange('module.alb.aws_lb_target_group.this["blue"]',
+                                                                      "update")]))
+    assert not _needs_document(RunResult(0, StreamSummary()))
+    assert not _needs_document(bookkeeping)
+    assert _needs_document(RunResult(2, StreamSummary()))
+
+
+def test_state_ids_reads_a_pulled_state_too() -> None:
+    state = {"version": 4, "resources": [
+        {"mode": "managed", "type": "aws_vpc_security_group_ingress_rule", "instances": [
+            {"index_key": "http", "attributes": {"id": "sgr-1"}}, {"attributes": {"id": "sgr-2"}}]},
+        {"mode": "data", "type": "terraform_remote_state", "instances": [{"attributes": {"backend": "s3"}}]}]}
+    assert diff.state_ids(state) == {"sgr-1", "sgr-2"}

@@ -10,14 +10,13 @@ import pytest
 from bgtool.aws.live import ColorLive, TargetHealth
 from bgtool.config.schema import Color, Environment, GateSettings, HostChecks, SmokeCheck, load_environment
 from bgtool.release.gate import Check, GateReport, _host_verdict, _junit_results, evaluate, smoke_verdict
-from tests.helpers import REPO
 
 ALARMS = ["app-green-5xx", "app-green-latency", "app-green-unhealthy-hosts"]
 
 
 @pytest.fixture
-def config() -> Environment:
-    base = load_environment(REPO, "local").config
+def config(shipped: Path) -> Environment:
+    base = load_environment(shipped, "local").config
     return base.model_copy(update={"name": "app", "gate": GateSettings(min_healthy=2)})
 
 

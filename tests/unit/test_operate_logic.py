@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bgtool.aws.live import ColorLive, TargetHealth
 from bgtool.config.schema import load_environment
@@ -11,7 +12,6 @@ from bgtool.release.history import Record
 from bgtool.release.lock import LockInfo
 from bgtool.release.retire import retention_left, retire_allowed_at
 from bgtool.release.status import lock_doc, retention_doc
-from tests.helpers import REPO
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -44,8 +44,8 @@ def test_retention_window() -> None:
     assert retention_left(allowed, NOW + timedelta(days=2)) == timedelta(0)
 
 
-def test_status_retention_and_lock() -> None:
-    config = load_environment(REPO, "local").config
+def test_status_retention_and_lock(shipped: Path) -> None:
+    config = load_environment(shipped, "local").config
     switch = Record("switch", "succeeded", "green", "blue", at="2025-03-01T11:00:00+00:00")
     doc = retention_doc(config, switch, NOW)
     assert doc["seconds_left"] == 23 * 3600 and doc["retire_allowed_from"] == "2025-03-02T11:00:00+00:00"

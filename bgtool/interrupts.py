@@ -1,0 +1,66 @@
+"""Ctrl-C and a cancelled CI job take one path, and a restore in progress is not cut short.
+
+A terminal sends SIGINT on Ctrl-C; a CI runner cancelling a job sends SIGTERM. Both must lead a
+running switch to the same place: stop, put production back on the old color, release the lock,
+record "interrupted". Python turns SIGINT into KeyboardInterrupt; `install` makes SIGTERM do the
+same, so every command has exactly one interrupt path.
+
+While traffic is being put back (`held_back`), a second signal must not stop the restore half way
+and leave production split without a word: it is held back and reported instead, and the restore
+finishes. Terraform runs in a session of its own (bgtool.terraform.runner), so a terminal's Ctrl-C
+reaches bgtool only, and bgtool decides what the Terraform run in progress gets.
+
+A leaf module (signals and the standard library only), usable from every layer.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def install() -> None:
+    """SIGTERM raises KeyboardInterrupt("SIGTERM") like Ctrl-C does (call once, in the entry point)."""
+    if _main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def describe(exc: BaseException) -> str:
+    """"SIGTERM" for a cancelled job, "Ctrl-C" for a terminal's interrupt."""
+    return str(exc) if str(exc) in ("SIGTERM", "SIGINT") else "Ctrl-C"
+
+
+@contextmanager
+def held_back(notify: Callable[[str], None] | None = None) -> Iterator[list[str]]:
+    """Run the block to its end even if SIGINT or SIGTERM arrive; they are collected (and NOTIFY is told
+    at once), not raised. Outside the main thread signals cannot be handled, and nothing changes."""
+    received: list[str] = []
+    if not _main_thread():
+        yield received
+        return
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        received.append(name)
+        if notify is not None:
+            notify(name)
+
+    previous = {sig: signal.signal(sig, hold) for sig in STOPPING}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,142 @@
+"""One interrupt path for Ctrl-C and SIGTERM, a restore that a second signal cannot cut short, and a
+Terraform run that is stopped gracefully (not orphaned) when bgtool is interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bgtool import interrupts
+from bgtool.config.schema import Color, load_environment
+from bgtool.events import Note
+from bgtool.release.provenance import release_values
+from bgtool.release.switch import Switch, SwitchPlan
+from bgtool.release.weights import Weights
+from bgtool.terraform.cliconfig import write_cli_config
+from bgtool.terraform.runner import Terraform
+from tests.helpers import copy_project
+from tests.unit.test_switch_driver import FakeIO, FakeRouter
+
+
+@pytest.fixture
+def sigterm_restored() -> Iterator[None]:
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def deliver(sig: int) -> None:
+    os.kill(os.getpid(), sig)
+    time.sleep(0.05)  # the handler runs at the next bytecode boundary of the main thread
+
+
+def test_sigterm_takes_the_ctrl_c_path(sigterm_restored: None) -> None:
+    interrupts.install()
+    with pytest.raises(KeyboardInterrupt) as info:
+        deliver(signal.SIGTERM)
+    assert interrupts.describe(info.value) == "SIGTERM"
+    assert interrupts.describe(KeyboardInterrupt()) == "Ctrl-C"
+
+
+def test_signals_are_held_back_until_the_block_ends_then_interrupt_again(sigterm_restored: None) -> None:
+    interrupts.install()
+    told: list[str] = []
+    with interrupts.held_back(told.append) as received:
+        deliver(signal.SIGINT)
+        deliver(signal.SIGTERM)
+        finished = True
+    assert finished and received == ["Ctrl-C", "SIGTERM"] and told == received
+    with pytest.raises(KeyboardInterrupt):
+        deliver(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        deliver(signal.SIGTERM)
+
+
+FAKE = """#!{python}
+import json, os, signal, sys, time
+def stop(signum, frame):
+    with open(os.environ["FAKE_OUT"], "w") as out:
+        json.dump({{"signal": signum, "sid": os.getsid(0)}}, out)
+    print(json.dumps({{"@level": "info", "@message": "Interrupt received", "type": "log"}}), flush=True)
+    sys.exit(1)
+signal.signal(signal.SIGINT, stop)
+print(json.dumps({{"@level": "info", "@message": "Terraform 1.11.0", "type": "version"}}), flush=True)
+time.sleep(60)
+"""
+
+
+def test_an_interrupted_run_stops_terraform_gracefully_and_waits_for_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    binary = tmp_path / "terraform"
+    binary.write_text(FAKE.format(python=sys.executable))
+    binary.chmod(0o755)
+    out = tmp_path / "stopped.json"
+    monkeypatch.setenv("FAKE_OUT", str(out))
+
+    def ctrl_c(event: object) -> None:
+        raise KeyboardInterrupt
+
+    tf = Terraform(tmp_path, layer="traffic", cli_config=write_cli_config(tmp_path / ".cfg", None), on_event=ctrl_c)
+    tf.binary = str(binary)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        tf.apply()
+    assert time.monotonic() - started < 30, "terraform was waited for, not slept out"
+    stopped = json.loads(out.read_text())  # written by terraform's SIGINT handler before it exited
+    assert stopped["signal"] == signal.SIGINT
+    assert stopped["sid"] != os.getsid(0), "terraform runs in a session of its own: a terminal's Ctrl-C skips it"
+
+
+# --------------------------------------------------------------------------------------------
+# The switch: the signal named in its record, a second one held back while traffic is restored
+# --------------------------------------------------------------------------------------------
+
+
+class SecondSignalRouter(FakeRouter):
+    """The first step is interrupted by FIRST; a second Ctrl-C arrives in the middle of the restore's flip."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__(Weights(100, 0))
+        self.first = first
+
+    def apply(self, weights: Weights, test_color: Color) -> dict[str, int]:
+        if weights == Weights(50, 50):
+            self.applied.append(weights)
+            raise KeyboardInterrupt(self.first)
+        return super().apply(weights, test_color)
+
+    def flip(self, color: Color) -> None:
+        deliver(signal.SIGINT)  # held back: the flip and the reconcile still run
+        super().flip(color)
+
+
+@pytest.mark.parametrize(("first", "word"), [("", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_a_second_interrupt_does_not_cut_the_restore_short(tmp_path: Path, first: str, word: str) -> None:
+    config = load_environment(copy_project(tmp_path), "local").config
+    router = SecondSignalRouter(first)
+    io = FakeIO(config, router)
+    plan = SwitchPlan(Color.GREEN, [50, 100], 0, 0, 1)
+    outcome = Switch(None, plan, lambda q: True, io=io, sleep=lambda s: None).run()
+    assert outcome.result == "rolled-back" and outcome.reason == f"step 1/2: interrupted ({word})"
+    assert router.weights == Weights(100, 0) and router.flips == [Color.BLUE]
+    assert router.applied[-1] == Weights(100, 0)
+    assert io.released and io.records[-1].result == "rolled-back" and io.records[-1].wrote == {}
+    held = [e.text for e in io.events.of(Note) if "finishing the restore first" in e.text]  # type: ignore[attr-defined]
+    assert held and held[0].startswith("Ctrl-C held back")
+    with pytest.raises(KeyboardInterrupt):  # held back only while the switch ran
+        deliver(signal.SIGINT)
+
+
+def test_a_succeeded_switch_records_what_it_wrote(tmp_path: Path) -> None:
+    config = load_environment(copy_project(tmp_path), "local").config
+    io = FakeIO(config, FakeRouter(Weights(100, 0)))
+    outcome = Switch(None, SwitchPlan(Color.GREEN, [100], 0, 0, 1), lambda q: True, io=io, sleep=lambda s: None).run()
+    assert outcome.result == "succeeded"
+    assert io.records[-1].wrote == release_values(config)  # the fake does not rewrite the file it hands out
