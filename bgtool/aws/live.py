@@ -76,8 +76,19 @@ def target_group_names(config: Environment) -> dict[str, str]:
 
 
 def find_alb(aws: Aws, config: Environment) -> dict[str, Any] | None:
+    return _load_balancer_named(aws, config.name)
+
+
+def color_alb(aws: Aws, config: Environment, color: Color) -> dict[str, Any] | None:
+    """The load balancer in front of COLOR: its own (<name>-<color>) in DNS mode, else the shared one."""
+    if config.traffic.mode == "dns":
+        return _load_balancer_named(aws, f"{config.name}-{Color(color).value}")
+    return find_alb(aws, config)
+
+
+def _load_balancer_named(aws: Aws, name: str) -> dict[str, Any] | None:
     try:
-        found = aws.client("elbv2").describe_load_balancers(Names=[config.name])["LoadBalancers"]
+        found = aws.client("elbv2").describe_load_balancers(Names=[name])["LoadBalancers"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("LoadBalancerNotFound", "LoadBalancerNotFoundException"):
             return None

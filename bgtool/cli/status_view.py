@@ -18,15 +18,19 @@ def print_status(doc: dict[str, Any]) -> None:
         c.print(f"[red]the file and the live weights disagree[/]: 'bgtool apply {doc['env']}' "
                 "performs the guarded switch to the file's color")
     _print_operations(doc)
+    if doc.get("dns"):
+        _print_dns(doc["dns"])
     ui.table("listeners", ["port", "role", "blue", "green"], [
         [lst["port"], lst["role"], lst["weights"].get("blue", "-"), lst["weights"].get("green", "-")]
         if lst["found"] else [lst["port"], lst["role"], "missing", "missing"]
         for lst in doc["listeners"]
     ])
+    workers = any("workers" in v for v in doc["colors"].values())
     ui.table("colors", ["color", "role", "version (file)", "version (live)", "desired", "in service",
-                        "healthy targets", "alarms firing"], [
+                        "healthy targets", "alarms firing"] + (["workers"] if workers else []), [
         [name, v["role"], v["version_in_file"], ",".join(v["versions_live"]) or "-", v["desired"],
          v["in_service"], f"{v['healthy_targets']}/{v['targets']}", ",".join(v["alarms_firing"]) or "none"]
+        + ([v.get("workers", 0)] if workers else [])
         for name, v in doc["colors"].items()
     ])
 
@@ -50,3 +54,15 @@ def _print_operations(doc: dict[str, Any]) -> None:
                 f"(retire allowed from {keep['retire_allowed_from']} UTC)")
     else:
         c.print(f"idle color {keep.get('idle_color')}: retention over, 'bgtool retire {doc['env']}' may scale it to 0")
+
+
+def _print_dns(dns: dict[str, Any]) -> None:
+    weights, prop = dns["weights"], dns["propagation"]
+    shown = ", ".join(f"{c} {w}" for c, w in sorted(weights.items())) if weights else "missing"
+    ui.console.print(f"DNS record {dns['record']}: {shown}; TTL {dns['ttl_seconds']} s "
+                     f"(guard {dns['max_ttl_seconds']} s)")
+    if prop.get("changed_at") is None:
+        return
+    state = "propagated" if prop.get("complete") else f"propagating, about {prop.get('seconds_left', '?')} s left"
+    ui.console.print(f"last change {prop['changed_at']}: expected to reach every client within "
+                     f"{prop['expected_seconds']} s (Route 53 + TTL): {state}")

@@ -51,9 +51,10 @@ ComputeFactory = Callable[[Workspace], ColorCompute]
 
 
 def router_for(ws: Workspace) -> TrafficRouter:
+    from bgtool.release.dns import DnsRouter
     from bgtool.release.traffic import ListenerRouter
 
-    routers: dict[str, RouterFactory] = {"listener": ListenerRouter}
+    routers: dict[str, RouterFactory] = {"listener": ListenerRouter, "dns": DnsRouter}
     return routers[ws.config.traffic.mode](ws)
 
 

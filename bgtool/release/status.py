@@ -24,6 +24,8 @@ def build_status(
     lock: LockInfo | None = None,
     last_switch: Record | None = None,
     at: datetime | None = None,
+    dns: dict[str, Any] | None = None,
+    workers: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The status document; `lock` and `last_switch` are optional so callers without them still work."""
     at = at or datetime.now(UTC)
@@ -37,7 +39,7 @@ def build_status(
             "weights": lw.weights if lw else {},
             "live_color": lw.live_color if lw else None,
         })
-    production = listeners[0]
+    production = dns if dns is not None else listeners[0]  # DNS mode: the weighted records carry production
     agrees = production["live_color"] == config.active_color.value
     colors = {}
     for color in Color:
@@ -54,18 +56,21 @@ def build_status(
             "alarms_firing": cl.alarms_firing,
             "asg_names": cl.asg_names,
         }
+        if workers is not None:
+            colors[color.value]["workers"] = workers.get(color.value, 0)
     return {
         "env": env,
         "active_color_in_file": config.active_color.value,
         "live_color": production["live_color"],
         "file_matches_live": agrees,
-        "alb_found": live.alb_found,
+        "alb_found": live.alb_found if dns is None else dns["found"],
         "alb_dns_name": live.alb_dns_name,
         "listeners": listeners,
         "colors": colors,
         "lock": lock_doc(config, lock, at),
         "last_switch": _switch_doc(last_switch),
         "retention": retention_doc(config, last_switch, at),
+        **({"dns": dns} if dns is not None else {}),
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bgtool.aws.live import color_alb, target_group_arns
 from bgtool.aws.metrics import MetricsReader, TrafficStats
@@ -80,6 +80,12 @@ class WorkspaceIO:
 
     def record(self, record: Record) -> None:
         History.of(self.ws).append(record)
+
+    def handover(self, old: Color, new: Color) -> dict[str, Any]:
+        """The workers follow the traffic (nothing without a `workers` section)."""
+        from bgtool.release.workers import hand_over
+
+        return hand_over(self.ws, old, new)
 
     def lock(self, label: str) -> AbstractContextManager[object]:
         return OperationLock.of(self.ws).held(label)
