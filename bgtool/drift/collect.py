@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool.aws.live import find_alb, listener_weights, target_group_arns
+from bgtool.aws.live import ListenerWeights, find_alb, listener_weights, target_group_arns
 from bgtool.config.schema import Color
 from bgtool.drift import diff
 from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
@@ -53,7 +53,7 @@ class Checker:
         self.slots = threading.BoundedSemaphore(jobs or default_jobs())
         self.prepare_lock = threading.Lock()
         self.progress = progress or (lambda _msg: None)
-        self.base_docs: dict[str, dict[str, Any]] = {}
+        self.base_docs: dict[str, dict[str, Any]] = {}  # per env: base's plan document, else its state
 
     def run(self, envs: list[str]) -> DriftReport:
         started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -115,14 +115,17 @@ class Checker:
                 plan_file = tf.workdir / DRIFT_PLAN
                 result = tf.plan(out=plan_file, lock_timeout=LOCK_TIMEOUT)
                 check.plan_exit = result.exit_code
-                doc = tf.show_plan(plan_file) if _needs_document(layer, result) else {}
+                doc = tf.show_plan(plan_file) if _needs_document(result) else {}
+                # The base layer's managed ids feed the unmanaged-rule check: from the plan's state
+                # when it was read, else from the stored state (no provider start).
+                managed = doc or (tf.state() if layer == "base" else {})
         except TerraformError as exc:
             check.status, check.error = "error", exc.message
             return [], check, {}
         items = diff.terraform_items(ws.env, layer, doc)
         check.status = "drift" if items else "clean"
         self.progress(f"{ws.env}/{layer}: {check.status}")
-        return items, check, doc
+        return items, check, managed
 
     # -- bgtool-specific checks ------------------------------------------------------------------
     def _bgtool_checks(self, ws: Workspace, items: list[DriftItem]) -> list[DriftItem]:
@@ -137,6 +140,20 @@ class Checker:
             out += [found] if found else []
             out += self._unmanaged_rules(ws)
         out += diff.live_parity_items(ws.env, *self._live_snapshots(ws))
+        if config.dns is not None:  # DNS mode: the weighted records carry production, not a listener
+            from bgtool.release.dns import live_record_sets, record_weights
+
+            weights = record_weights(live_record_sets(ws))
+            if weights is not None:
+                records = ListenerWeights(config.listeners.production_port, "DNS", config.dns.record,
+                                          weights.as_dict())
+                found = diff.active_color_item(ws.env, config.active_color, records)
+                out += [found] if found else []
+        if config.workers is not None:
+            from bgtool.release.workers import running_workers
+
+            found = diff.idle_workers_item(ws.env, config.idle_color, running_workers(ws, config.idle_color))
+            out += [found] if found else []
         lock = OperationLock(self.root, ws.env, config, aws).current()
         found = diff.lock_item(ws.env, lock, config.lock.stale_after_minutes)
         return out + ([found] if found else [])
@@ -197,13 +214,16 @@ class Checker:
         return diff.rendered_parity_items(ws.env, parity.layer_differences(blue, green), "templates: rendered")
 
 
-def _needs_document(layer: str, result: RunResult) -> bool:
+def _needs_document(result: RunResult) -> bool:
     """Whether the saved plan must be read back (`show -json` starts the provider once more).
 
-    A plan with nothing to do and no drift event in its stream has no item to give. The base
-    layer's document is always read: its state lists the rule ids the unmanaged-rule check needs.
+    Only a plan that would act (exit 2) can hold a finding. A resource deleted outside Terraform
+    is planned for creation and a configured attribute changed outside it is planned back, so
+    both make the plan act. What a plan with nothing to do may still list in `resource_drift` is
+    refresh bookkeeping (computed values filled in; seen on every clean layer) or attributes the
+    configuration tells Terraform to ignore (`lifecycle.ignore_changes`): neither is drift.
     """
-    return layer == "base" or result.exit_code == 2 or bool(result.summary.drifted)
+    return result.exit_code == 2
 
 
 def _same_sizes(config: Any) -> bool:

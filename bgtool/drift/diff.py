@@ -13,6 +13,7 @@ from bgtool.drift.model import (
     ACTIVE_COLOR,
     CHANGED,
     DELETED,
+    IDLE_WORKERS,
     PARITY,
     PENDING,
     STALE_LOCK,
@@ -92,19 +93,22 @@ def _root(attribute: str) -> str:
 
 
 def refresh_items(
-    env: str, layer: str, refresh_doc: Mapping[str, Any], acting: set[str] | None = None
+    env: str, layer: str, plan_doc: Mapping[str, Any], acting: set[str] | None = None
 ) -> list[DriftItem]:
-    """Changed and deleted resources from a refresh-only plan's `resource_drift`.
+    """Changed and deleted resources from a plan's `resource_drift`.
 
-    A refresh also records computed values that other resources changed (a target group's
-    `load_balancer_arns` once a listener uses it, a group's `ingress` read back from separate rule
-    resources). Only changes that someone made count: those of attributes the configuration sets,
-    or of resources the normal plan acts on (ACTING: Terraform would undo them).
+    A normal plan refreshes before it compares, and its document lists what that refresh found
+    changed (`update`) or gone (`delete`, after null) beside the planned `resource_changes`; a
+    refresh-only plan's document has the same section. A refresh also records computed values
+    that other resources changed (a target group's `load_balancer_arns` once a listener uses it,
+    a group's `ingress` read back from separate rule resources). Only changes that someone made
+    count: those of attributes the configuration sets, or of resources the plan acts on (ACTING:
+    Terraform would undo them).
     """
-    configured = configured_attributes(refresh_doc)
+    configured = configured_attributes(plan_doc)
     acting = acting or set()
     items: list[DriftItem] = []
-    for rd in refresh_doc.get("resource_drift") or []:
+    for rd in plan_doc.get("resource_drift") or []:
         if rd.get("mode", "managed") != "managed":
             continue
         change = rd.get("change") or {}
@@ -134,7 +138,8 @@ def pending_items(env: str, layer: str, plan_doc: Mapping[str, Any], reported: s
     """Configuration not yet applied, from a normal plan's `resource_changes`.
 
     An address already reported as changed or deleted outside Terraform is skipped: the plan
-    shows it only because applying would undo that drift, which is the same fact.
+    shows it only because applying would undo that drift (or create the deleted object again),
+    which is the same fact.
     """
     items: list[DriftItem] = []
     for rc in plan_doc.get("resource_changes") or []:
@@ -152,12 +157,11 @@ def pending_items(env: str, layer: str, plan_doc: Mapping[str, Any], reported: s
     return items
 
 
-def terraform_items(
-    env: str, layer: str, refresh_doc: Mapping[str, Any], plan_doc: Mapping[str, Any]
-) -> list[DriftItem]:
+def terraform_items(env: str, layer: str, plan_doc: Mapping[str, Any]) -> list[DriftItem]:
+    """Every Terraform finding of one layer from its one normal plan: drift first, then what is pending."""
     acting = {rc["address"] for rc in plan_doc.get("resource_changes") or []
               if ((rc.get("change") or {}).get("actions") or ["no-op"]) not in (["no-op"], ["read"])}
-    drifted = refresh_items(env, layer, refresh_doc, acting)
+    drifted = refresh_items(env, layer, plan_doc, acting)
     return drifted + pending_items(env, layer, plan_doc, {i.subject for i in drifted})
 
 
@@ -315,8 +319,17 @@ def fold_security_group_drift(items: list[DriftItem]) -> list[DriftItem]:
 
 
 def state_ids(doc: Mapping[str, Any]) -> set[str]:
-    """Every resource `id` in a plan document's prior state (what Terraform manages)."""
+    """Every resource `id` Terraform manages, from a plan document's state or a pulled state.
+
+    A plan document (`show -json`) nests resources under `prior_state`/`planned_values`; the
+    state itself (`terraform state pull`) lists `resources[].instances[].attributes`.
+    """
     ids: set[str] = set()
+    for res in doc.get("resources") or []:
+        for instance in res.get("instances") or []:
+            value = (instance.get("attributes") or {}).get("id")
+            if isinstance(value, str):
+                ids.add(value)
 
     def walk(module: Mapping[str, Any]) -> None:
         for res in module.get("resources") or []:
@@ -331,3 +344,16 @@ def state_ids(doc: Mapping[str, Any]) -> set[str]:
         root = section.get("values", {}).get("root_module") if key == "prior_state" else section.get("root_module")
         walk(root or {})
     return ids
+
+
+def idle_workers_item(env: str, idle: Color, running: int) -> DriftItem | None:
+    """Workers of the idle color consume the queue with a version production no longer serves."""
+    if running <= 0:
+        return None
+    return DriftItem(
+        IDLE_WORKERS, idle.value, f"{idle.value} workers",
+        f"{running} worker{'s' if running != 1 else ''} of the idle color {idle.value} running: only the live "
+        "color's workers should consume the queue",
+        f"bgtool apply {env} --layer {idle.value}",
+        details={"color": idle.value, "running": running},
+    )

@@ -12,13 +12,14 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 # Kinds of drift items (the `kind` field of the JSON schema).
-CHANGED = "changed"  # a resource was changed outside Terraform (refresh-only plan)
-DELETED = "deleted"  # a resource was deleted outside Terraform (refresh-only plan)
-PENDING = "pending"  # configuration in the repo not yet applied (normal plan)
+CHANGED = "changed"  # a resource was changed outside Terraform (the plan's resource_drift)
+DELETED = "deleted"  # a resource was deleted outside Terraform (the plan's resource_drift)
+PENDING = "pending"  # configuration in the repo not yet applied (the plan's resource_changes)
 ACTIVE_COLOR = "active_color"  # the file's active_color against the live production listener
 PARITY = "parity"  # blue and green differ beyond color and per-color values
 UNMANAGED = "unmanaged"  # a live object Terraform does not manage (e.g. an extra ingress rule)
 STALE_LOCK = "stale_lock"  # an operation lock older than lock.stale_after_minutes
+IDLE_WORKERS = "idle_workers"  # workers running on the idle color (only the live color's consume)
 
 
 @dataclass
@@ -52,7 +53,11 @@ class DriftItem:
 
 @dataclass
 class LayerCheck:
-    """How one layer's two plans went: 'clean', 'drift', 'blocked' (upstream not applied) or 'error'."""
+    """How one layer's plan went: 'clean', 'drift', 'blocked' (upstream not applied) or 'error'.
+
+    `refresh_exit` stays in the document for schema version 1 readers; it is always null since
+    the drift check runs no separate refresh-only plan (the normal plan reports drift too).
+    """
 
     layer: str
     status: str

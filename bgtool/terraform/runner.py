@@ -13,16 +13,24 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from bgtool.errors import BgtoolError
+from bgtool.interrupts import held_back
 from bgtool.terraform.events import Diagnostic, Event, StreamSummary, parse_line
 
 MIN_VERSION = (1, 5)
 INIT_STAMP = "bgtool-init.sha256"
+STOP_GRACE_SECONDS = 120
+STDERR_TAIL = 64 * 1024  # characters of stderr kept for error messages; the rest is read and dropped
+_MIRROR_PATH = re.compile(r'filesystem_mirror\s*\{[^}]*?\bpath\s*=\s*"([^"]+)"', re.S)
 
 EventSink = Callable[[Event], None]
 
@@ -162,38 +170,59 @@ class Terraform:
         out = self._capture(["show", "-json", str(plan_file)], "show")
         return json.loads(out)
 
+    def state(self) -> dict[str, object]:
+        """The layer's stored state (`state pull`); unlike `show -json`, no provider is started."""
+        out = self._capture(["state", "pull"], "state pull")
+        return json.loads(out) if out.strip() else {}
+
     def outputs(self) -> dict[str, object]:
         out = self._capture(["output", "-json"], "output")
         return {k: v.get("value") for k, v in json.loads(out or "{}").items()}
 
     # -- plumbing -------------------------------------------------------------------------
     def _init_digest(self) -> str:
-        """Init is needed when the backend, providers or module calls change, not for edits."""
+        """Init is needed when the backend, providers or module calls change, not for edits.
+
+        Where providers come from counts too: the CLI config's content (not only its path, which
+        stays the same when bgtool rewrites it for another mirror) and the provider versions a
+        filesystem mirror offers, so pointing at another mirror or adding a version re-runs init.
+        """
         parts: list[str] = []
         for name in ("backend.tf", "versions.tf"):
             path = self.workdir / name
             parts.append(path.read_text() if path.exists() else "")
         for tf in sorted(self.workdir.glob("*.tf")):
             parts += re.findall(r'^\s*source\s*=\s*".*"$', tf.read_text(), flags=re.M)
-        parts.append(self.env.get("TF_CLI_CONFIG_FILE", ""))
+        config = self.env.get("TF_CLI_CONFIG_FILE", "")
+        parts.append(config)
+        text = _read_text(Path(config)) if config else ""
+        parts.append(text)
+        for mirror in _MIRROR_PATH.findall(text):
+            parts += mirror_listing(Path(mirror))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def _run(self, args: list[str], command: str, ok: tuple[int, ...] = (0,)) -> RunResult:
         summary = StreamSummary()
         proc = subprocess.Popen(
-            [self.binary, *args], cwd=self.workdir, env=self.env, text=True,
+            [self.binary, *args], cwd=self.workdir, env=self.env, encoding="utf-8", errors="replace",
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1,
+            start_new_session=True,  # a terminal's Ctrl-C reaches bgtool only; bgtool decides (_stop)
         )
         assert proc.stdout is not None and proc.stderr is not None
-        for line in proc.stdout:
-            event = parse_line(line)
-            if event is None:
-                continue
-            summary.feed(event)
-            if self.on_event:
-                self.on_event(event)
-        stderr = proc.stderr.read()
-        code = proc.wait()
+        tail = _StderrTail(proc.stderr)  # drained beside stdout: a full stderr pipe would stall terraform
+        try:
+            for line in proc.stdout:
+                event = parse_line(line)
+                if event is None:
+                    continue
+                summary.feed(event)
+                if self.on_event:
+                    self.on_event(event)
+            code = proc.wait()
+        except BaseException:
+            _stop(proc)
+            raise
+        stderr = tail.text()
         if code not in ok:
             raise TerraformError(self.layer, command, summary.diagnostics, stderr, summary.failed)
         return RunResult(code, summary)
@@ -206,6 +235,75 @@ class Terraform:
         if proc.returncode != 0:
             raise TerraformError(self.layer, command, [], proc.stderr)
         return proc.stdout
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """bgtool was interrupted: Terraform gets the interrupt too and stops gracefully (finishes the calls in
+    flight, writes its state, releases its state lock), and bgtool waits for that instead of leaving it
+    running unseen. Killed only if it does not stop within STOP_GRACE_SECONDS."""
+    with held_back():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        drain = threading.Thread(target=lambda: proc.stdout and proc.stdout.read(), daemon=True)
+        drain.start()
+        try:
+            proc.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class _StderrTail:
+    """Reads a stream to its end on a thread of its own, keeping only the last STDERR_TAIL characters."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._chunks: deque[str] = deque()
+        self._size = 0
+        self._thread = threading.Thread(target=self._drain, args=(stream,), name="terraform-stderr", daemon=True)
+        self._thread.start()
+
+    def _drain(self, stream: IO[str]) -> None:
+        with stream:
+            while chunk := stream.read(8192):
+                self._chunks.append(chunk)
+                self._size += len(chunk)
+                while self._size - len(self._chunks[0]) >= STDERR_TAIL:
+                    self._size -= len(self._chunks.popleft())
+
+    def text(self) -> str:
+        self._thread.join()
+        return "".join(self._chunks)
+
+
+def mirror_listing(mirror: Path) -> list[str]:
+    """The provider packages a filesystem mirror offers, as relative paths (names only: cheap).
+
+    Both layouts: unpacked HOSTNAME/NAMESPACE/TYPE/VERSION/OS_ARCH and packed
+    HOSTNAME/NAMESPACE/TYPE/terraform-provider-TYPE_VERSION_OS_ARCH.zip.
+    """
+    found: list[str] = []
+
+    def walk(directory: Path, depth: int) -> None:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            rel = f"{directory.relative_to(mirror) / entry.name}"
+            if depth == 5 or not entry.is_dir():
+                found.append(rel)
+            else:
+                walk(Path(entry.path), depth + 1)
+
+    walk(mirror, 1)
+    return found
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _var_args(variables: Mapping[str, object] | None) -> list[str]:

@@ -48,11 +48,19 @@ def production_listener(project: Project, env: str) -> dict[str, Any]:
     return next(lst for lst in listeners if lst["Port"] == 80)
 
 
+def about(items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """The items whose subject names TEXT (a resource address or part of one)."""
+    return [i for i in items if text in i["subject"]]
+
+
 def test_clean_environment_exits_0(drift_project: Project) -> None:
     code, doc, err = drift(drift_project, "drifta")
     assert code == 0, json.dumps(doc, indent=2) + err
     assert doc["status"] == "clean" and env_doc(doc, "drifta")["items"] == []
-    assert [layer["status"] for layer in env_doc(doc, "drifta")["layers"]] == ["clean"] * 4
+    layers = env_doc(doc, "drifta")["layers"]
+    assert [layer["status"] for layer in layers] == ["clean"] * 4
+    # One plan per layer: its exit code is reported, no refresh-only plan runs.
+    assert [(layer["plan_exit"], layer["refresh_exit"]) for layer in layers] == [(0, None)] * 4
 
 
 def test_listener_weights_changed_out_of_band(drift_project: Project, tmp_path: Any) -> None:
@@ -81,6 +89,10 @@ def test_listener_weights_changed_out_of_band(drift_project: Project, tmp_path: 
     assert item["reconcile"].startswith("bgtool apply drifta")
     assert item["details"].get("terraform_drift"), "Terraform's own view of the listener is folded in"
     assert not [i for i in drifted["items"] if i["kind"] == "changed" and "production" in i["subject"]]
+    # Reported once: neither as Terraform drift nor as the plan's revert of it.
+    assert [i["kind"] for i in drifted["items"]] == ["active_color"], json.dumps(drifted["items"], indent=2)
+    traffic = next(layer for layer in drifted["layers"] if layer["layer"] == "traffic")
+    assert traffic["plan_exit"] == 2 and traffic["refresh_exit"] is None
     text = report.read_text()
     assert "1 drift in 1 of 2 environments" in text and "bgtool apply drifta" in text and "driftb: clean" in text
 
@@ -116,9 +128,29 @@ def test_deleted_resource_is_reported_deleted(drift_project: Project) -> None:
     items = env_doc(doc, "drifta")["items"]
     deleted = [i for i in items if i["kind"] == "deleted"]
     assert deleted and all(i["layer"] == "green" for i in deleted), json.dumps(items, indent=2)
-    assert any("5xx" in i["subject"] for i in deleted)
+    assert [i["subject"] for i in about(items, "aws_cloudwatch_metric_alarm")] == [
+        'module.color.aws_cloudwatch_metric_alarm.this["5xx"]'], json.dumps(items, indent=2)
     assert deleted[0]["reconcile"].startswith("bgtool apply drifta --layer green")
     assert not [i for i in items if i["kind"] == "pending"], "the re-create is the same fact, reported once"
+
+
+def test_configuration_not_applied_is_pending_once(drift_project: Project) -> None:
+    """A changed alarm threshold in the file: each color's 5xx alarm is one pending update, nothing else."""
+    path = drift_project.root / "environments/drifta.yaml"
+    original = path.read_text()
+    path.write_text(original.replace("target_5xx_count: 10", "target_5xx_count: 11", 1))
+    try:
+        code, doc, err = drift(drift_project, "drifta")
+    finally:
+        path.write_text(original)
+    assert code == 2, err
+    items = env_doc(doc, "drifta")["items"]
+    assert sorted((i["kind"], i["layer"], i["subject"], i["details"].get("action")) for i in items) == [
+        ("pending", color, 'module.color.aws_cloudwatch_metric_alarm.this["5xx"]', "update")
+        for color in ("blue", "green")], json.dumps(items, indent=2)
+    assert all(i["reconcile"] == f"bgtool apply drifta --layer {i['layer']}" for i in items)
+    layers = {layer["layer"]: layer for layer in env_doc(doc, "drifta")["layers"]}
+    assert [layers[x]["status"] for x in ("base", "blue", "green", "traffic")] == ["clean", "drift", "drift", "clean"]
 
 
 def test_hand_edited_green_layer_is_parity_drift(drift_project: Project) -> None:

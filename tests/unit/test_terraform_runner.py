@@ -1,8 +1,10 @@
-"""The runner against the real terraform binary, on provider-free configurations."""
+"""The runner against the real terraform binary on provider-free configurations, and against a fake one."""
 
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,6 +103,16 @@ def test_plan_apply_outputs_and_idempotence(workdir: Path) -> None:
     assert changed.exit_code == 2 and changed.summary.change == 1
 
 
+def test_state_is_read_without_a_plan(workdir: Path) -> None:
+    tf = runner(workdir)
+    tf.init()
+    assert tf.state() == {}
+    tf.apply()
+    (resource,) = tf.state()["resources"]
+    attributes = resource["instances"][0]["attributes"]
+    assert resource["type"] == "terraform_data" and attributes["input"]["value"] == "one" and attributes["id"]
+
+
 def test_configuration_errors_become_structured(workdir: Path) -> None:
     (workdir / "broken.tf").write_text('resource "terraform_data" "b" {\n  input = var.nope\n}\n')
     tf = runner(workdir)
@@ -129,3 +141,90 @@ def test_runtime_errors_carry_location_and_detail(workdir: Path) -> None:
     (diag,) = [d for d in info.value.diagnostics if d.severity == "error"]
     assert diag.summary == "Resource postcondition failed"
     assert diag.location == "check.tf:5" and "value must stay one" in diag.detail
+
+
+# -- a fake terraform on PATH: what the runner does with the process, without a real binary -------
+FAKE_TERRAFORM = '''#!{python}
+"""Stands in for terraform: logs its arguments, then plays the script in FAKE_TF_SCRIPT."""
+import json, os, signal, sys
+signal.alarm(20)  # never outlive a runner that stopped reading
+with open(os.environ["FAKE_TF_CALLS"], "a") as calls:
+    calls.write(" ".join(sys.argv[1:]) + "\\n")
+script = os.environ.get("FAKE_TF_SCRIPT", "")
+if script == "chatty":
+    print(json.dumps({planned}), flush=True)
+    sys.stderr.write("warning: chatter\\n" * 120_000)  # ~2 MiB, more than any pipe buffer
+    sys.stderr.flush()
+    print(json.dumps({summary}), flush=True)
+    sys.exit(2)
+sys.exit(0)
+'''
+
+
+@pytest.fixture
+def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put a fake `terraform` first on PATH; returns the file its invocations are logged to."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "terraform"
+    script.write_text(FAKE_TERRAFORM.format(python=sys.executable, planned=PLANNED, summary=SUMMARY))
+    script.chmod(0o755)
+    calls = tmp_path / "calls.log"
+    calls.touch()
+    monkeypatch.setenv("PATH", f"{bindir}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_TF_CALLS", str(calls))
+    return calls
+
+
+def test_chatty_stderr_does_not_stall_the_event_stream(
+    fake_terraform: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_TF_SCRIPT", "chatty")
+    events: list[Event] = []
+    tf = Terraform(tmp_path, layer="demo", cli_config=write_cli_config(tmp_path / ".cfg", None),
+                   on_event=events.append)
+    started = time.monotonic()
+    result = tf.plan()
+    took = time.monotonic() - started
+    assert took < 10, f"plan took {took:.1f} s: stderr was not drained while stdout was read"
+    assert result.exit_code == 2
+    assert [r.address for r in result.summary.planned] == ["terraform_data.a"]
+    assert (result.summary.add, result.summary.change, result.summary.destroy) == (1, 2, 3)
+    assert [e.kind for e in events] == ["planned_change", "change_summary"]
+
+
+def test_chatty_stderr_of_a_failed_run_keeps_its_tail(
+    fake_terraform: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_TF_SCRIPT", "chatty")
+    tf = Terraform(tmp_path, layer="demo", cli_config=write_cli_config(tmp_path / ".cfg", None))
+    with pytest.raises(TerraformError) as info:
+        tf.apply()  # exit 2 is a failure for apply
+    assert "warning: chatter" in str(info.value) and len(str(info.value)) < 4000
+
+
+def test_init_reruns_when_the_cli_config_or_the_mirror_changes(fake_terraform: Path, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    provider = mirror / "registry.terraform.io/hashicorp/aws"
+    (provider / "5.100.0/linux_amd64").mkdir(parents=True)
+    work = tmp_path / "layer"
+    work.mkdir()
+    (work / "main.tf").write_text('terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws" }\n'
+                                  '  }\n}\n')
+    cfg = write_cli_config(tmp_path / ".cfg", mirror)
+    tf = Terraform(work, layer="demo", cli_config=cfg)
+
+    def inits() -> int:
+        return sum(line.startswith("init ") for line in fake_terraform.read_text().splitlines())
+
+    assert tf.init() is True and tf.init() is False and inits() == 1
+    (provider / "5.101.0/linux_amd64").mkdir(parents=True)  # a new provider version in the same mirror
+    assert tf.init() is True and tf.init() is False and inits() == 2
+    other = tmp_path / "other-mirror"
+    (other / "registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64").mkdir(parents=True)
+    write_cli_config(tmp_path / ".cfg", other)  # same CLI config path, other content
+    assert tf.init() is True and inits() == 3
+    write_cli_config(tmp_path / ".cfg", None)  # back to the registry
+    assert tf.init() is True and tf.init() is False and inits() == 4
+    (work / "outputs.tf").write_text('output "x" {\n  value = 1\n}\n')  # an edit that needs no init
+    assert tf.init() is False and inits() == 4
