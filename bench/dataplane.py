@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,10 +23,8 @@ sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
-from bgtool.embedded import server as embedded  # noqa: E402
+from bench.common import embedded_project  # noqa: E402
 from bgtool.embedded.dataplane import listener_urls, read_state  # noqa: E402
-from tests.helpers import copy_project  # noqa: E402
-from tests.integration.conftest import free_port  # noqa: E402
 from tests.integration.stack import clients, create_stack  # noqa: E402
 
 
@@ -93,17 +90,12 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bgtool-bench-dataplane-") as tmp:
-        root = copy_project(Path(tmp))
-        info, _ = embedded.up(root, free_port())
-        try:
-            stack = create_stack(info.endpoint, "bench", "bench", {"blue": "1.0.0", "green": "2.0.0"})
-            url, blue_ports = wait_served(root)
-            delays = change_delays(info.endpoint, stack, url, args.changes)
-            # Production back on blue: the proxied requests reach the same processes as the direct ones.
-            direct, proxied = latencies(f"http://127.0.0.1:{blue_ports[0]}", url, args.requests)
-        finally:
-            embedded.down(root)
+    with embedded_project("bgtool-bench-dataplane-") as (root, endpoint):
+        stack = create_stack(endpoint, "bench", "bench", {"blue": "1.0.0", "green": "2.0.0"})
+        url, blue_ports = wait_served(root)
+        delays = change_delays(endpoint, stack, url, args.changes)
+        # Production back on blue: the proxied requests reach the same processes as the direct ones.
+        direct, proxied = latencies(f"http://127.0.0.1:{blue_ports[0]}", url, args.requests)
     ms = 1000.0
     rows = [
         ("listener change -> new weights served", f"median {statistics.median(delays) * ms:.0f} ms",

@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.switch import BGTOOL, add_environment, copy_project, free_port  # noqa: E402
-from bgtool.embedded import server as embedded  # noqa: E402
+from bench.common import BGTOOL, embedded_project  # noqa: E402
+from bench.switch import add_environment  # noqa: E402
 
 ENV, OCTET, DESIRED, MAXIMUM = "bdrift", 43, 2, 4
 TARGET = 1.2
@@ -100,23 +98,11 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="runs per command (median is reported)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project (path is printed)")
     args = parser.parse_args()
-    if not os.environ.get("BGTOOL_PROVIDER_MIRROR"):  # as `make` does: an air-gapped machine's mirror
-        found = subprocess.run([str(REPO / "scripts/find-provider-mirror")], capture_output=True, text=True)
-        if found.stdout.strip():
-            os.environ["BGTOOL_PROVIDER_MIRROR"] = found.stdout.strip()
-    root = copy_project(Path(tempfile.mkdtemp(prefix="bgtool-bench-drift-")))
-    info, _ = embedded.up(root, free_port())
-    try:
+    with embedded_project("bgtool-bench-drift-", keep=args.keep) as (root, endpoint):
         add_environment(root, ENV, OCTET, DESIRED, MAXIMUM)
         print(f"applying {ENV} (the embedded AWS takes about a minute per load balancer) ...", file=sys.stderr)
-        run(root, info.endpoint, "apply", ENV, "--yes", ok=(0,))
-        report(measure(root, info.endpoint, args.reps))
-    finally:
-        embedded.down(root)
-        if args.keep:
-            print(f"project kept in {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        run(root, endpoint, "apply", ENV, "--yes", ok=(0,))
+        report(measure(root, endpoint, args.reps))
     return 0
 
 
