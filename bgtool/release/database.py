@@ -33,7 +33,7 @@ def check_database(ws: Workspace, idle_version: str | None = None) -> DatabaseRe
     db = Database(ws.root, ws.env, ws.config, ws.aws)
     notes: list[str] = []
     try:
-        past = records(History(ws.root, ws.env, ws.config, ws.aws))
+        past = records(History.of(ws))
     except (ClientError, BotoCoreError, OSError, ValueError) as exc:
         past = []
         notes.append(f"history unreadable ({type(exc).__name__}): versions known only from the file")

@@ -61,12 +61,14 @@ def retire(ws: Workspace, approve: Approver, *, force: bool = False) -> RetireRe
     """Retire the idle color under the operation lock; refused inside the retention period."""
     color = ws.config.idle_color
     refuse_live(ws, color, "retire")
-    lock = OperationLock(ws.root, ws.env, ws.config, ws.aws)
+    lock = OperationLock.of(ws)
     with lock.held(f"retire {color.value}"):
-        history = History(ws.root, ws.env, ws.config, ws.aws)
+        history = History.of(ws)
         switched = last_switch(history)
         overridden = _check_retention(ws, color, switched, force)
-        return _retire_locked(ws, color, history, switched, approve, overridden)
+        quiet = _check_quiet(ws, color, force)
+        return _retire_locked(ws, color, history, switched, approve, overridden or quiet.get("overridden", False),
+                              quiet)
 
 
 def _check_retention(ws: Workspace, color: Color, switched: Record | None, force: bool) -> bool:
@@ -88,11 +90,54 @@ def _check_retention(ws: Workspace, color: Color, switched: Record | None, force
     )
 
 
+def quiet_problem(color: str, requests: int | None, minutes: float) -> str | None:
+    """Pure: why COLOR may not be scaled down yet (it still served requests), or None."""
+    if not requests:
+        return None
+    return (f"{color} still received {requests} requests in the last {minutes:g} min (retire.quiet_minutes): "
+            "traffic has not left it")
+
+
+def _check_quiet(ws: Workspace, color: Color, force: bool) -> dict[str, Any]:
+    """Refuse while the color's target group still receives requests, unless forced (then recorded)."""
+    from bgtool.aws.live import color_alb, target_group_arns
+    from bgtool.aws.metrics import MetricsReader
+    from bgtool.release.gate import metrics_resolution
+
+    minutes = ws.config.retire.quiet_minutes
+    if ws.config.dns is not None:  # resolvers that cache past the TTL: at least a drain window of quiet
+        minutes = max(minutes, ws.config.dns.drain_timeout_seconds / 60)
+    alb = color_alb(ws.aws, ws.config, color) if minutes > 0 else None
+    arn = target_group_arns(ws.aws, ws.config).get(color.value) if alb is not None else None
+    if alb is None or arn is None:
+        return {"minutes": minutes, "requests": None}
+    now = datetime.now(UTC)
+    reader = MetricsReader(ws.aws, alb["LoadBalancerArn"], metrics_resolution(ws.config))
+    requests = reader.window(arn, now - timedelta(minutes=minutes), now).requests
+    found = {"minutes": minutes, "requests": requests}
+    problem = quiet_problem(color.value, requests, minutes)
+    if problem is None:
+        return found
+    if force:
+        return {**found, "overridden": True}
+    raise BgtoolError(f"refusing to retire {color.value}: {problem}",
+                      hint=f"Find who still sends it traffic (the test listener, a pinned client), or retire it "
+                           f"anyway with 'bgtool retire {ws.env} --force' (recorded in the history).")
+
+
+def _forced_reason(force: bool, quiet: dict[str, Any] | None) -> str:
+    if quiet and quiet.get("overridden"):
+        return f"forced while it still received {quiet['requests']} requests in the last {quiet['minutes']:g} min"
+    return "forced before the end of retention" if force else ""
+
+
 def _retire_locked(ws: Workspace, color: Color, history: History, switched: Record | None,
-                   approve: Approver, force: bool) -> RetireResult:
+                   approve: Approver, force: bool, quiet: dict[str, Any] | None = None) -> RetireResult:
     was_retired = ws.config.colors.of(color).retired
     version = ws.config.colors.of(color).version
     details: dict[str, Any] = {"forced": force, "last_switch_at": switched.at if switched else None}
+    if quiet is not None:
+        details["quiet"] = quiet
     try:
         envfile.set_retired(ws.loaded, color, True)
         ws.reload()
@@ -112,5 +157,5 @@ def _retire_locked(ws: Workspace, color: Color, history: History, switched: Reco
             f"'bgtool deploy {ws.env} {version}'.",
         ) from exc
     history.append(Record("retire", "succeeded", from_color=color.value, versions={color.value: version},
-                          reason="forced before the end of retention" if force else "", details=details))
+                          reason=_forced_reason(force, quiet), details=details))
     return RetireResult(ws.env, color.value, version, force, applied, switched.at if switched else None)

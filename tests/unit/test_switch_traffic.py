@@ -1,0 +1,117 @@
+"""Traffic in the switch: an inconclusive gate needs --accept-inconclusive, and each step is judged by
+the requests, errors and p99 each color served (fake SwitchIO, no network)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from bgtool.aws.metrics import TrafficStats
+from bgtool.config.schema import Color, Environment, load_environment
+from bgtool.events import Note, Question
+from bgtool.release.analysis import Judgement, Verdict
+from bgtool.release.gate import Check, GateReport
+from bgtool.release.retire import quiet_problem
+from bgtool.release.switch import Switch, SwitchPlan
+from bgtool.release.weights import Weights
+from tests.helpers import copy_project
+from tests.unit.test_switch_driver import FakeIO, FakeRouter
+
+
+class FakeMeter:
+    """Serves STATS[color] once the router has put the new color at or above `from_share` percent."""
+
+    def __init__(self, router: FakeRouter, stats: dict[Color, TrafficStats], bad_from_share: int = 101,
+                 bad: TrafficStats | None = None) -> None:
+        self.router, self.stats, self.bad_from_share, self.bad = router, stats, bad_from_share, bad
+        self.calls: list[tuple[Color, datetime, datetime]] = []
+
+    def window(self, color: Color, start: datetime, end: datetime) -> TrafficStats | None:
+        self.calls.append((color, start, end))
+        if color is Color.GREEN and self.bad and self.router.weights.of(Color.GREEN) >= self.bad_from_share:
+            return self.bad
+        return self.stats[color]
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Environment:
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    return load_environment(Path(root), "local").config
+
+
+def switch(io: FakeIO, *, accept: bool = False, steps: list[int] | None = None) -> Switch:
+    plan = SwitchPlan(to=Color.GREEN, steps=steps or [10, 50, 100], bake_seconds=0, monitor_seconds=0,
+                      poll_seconds=1, accept_inconclusive=accept)
+    return Switch(None, plan, lambda q: isinstance(q, Question), io=io, sleep=lambda _s: None)
+
+
+def inconclusive_gate(io: FakeIO) -> None:
+    check = Check.of("analysis", Judgement(Verdict.INCONCLUSIVE, "too little data: green served 3 requests"))
+    io.gate = lambda color: GateReport(color.value, [Check("targets healthy", True, "1/1"), check])  # type: ignore[method-assign]
+
+
+def test_an_inconclusive_gate_refuses_the_switch_before_traffic_moves(config: Environment) -> None:
+    io = FakeIO(config, FakeRouter(Weights(100, 0)))
+    inconclusive_gate(io)
+    outcome = switch(io).run()
+    assert outcome.result == "failed" and io.router.applied == []
+    assert "inconclusive" in outcome.reason and "3 requests" in outcome.reason
+    assert outcome.gate and outcome.gate["checks"][1]["verdict"] == "inconclusive"
+
+
+def test_accept_inconclusive_goes_on_and_is_recorded(config: Environment) -> None:
+    io = FakeIO(config, FakeRouter(Weights(100, 0)))
+    inconclusive_gate(io)
+    outcome = switch(io, accept=True).run()
+    assert outcome.result == "succeeded"
+    assert io.records[-1].details["gate"]["accepted_inconclusive"] is True
+    assert any("accepted by --accept-inconclusive" in e.text for e in io.events.of(Note))  # type: ignore[attr-defined]
+
+
+def test_accept_inconclusive_does_not_override_a_failed_check(config: Environment) -> None:
+    io = FakeIO(config, FakeRouter(Weights(100, 0)), gate_passes=False)
+    assert switch(io, accept=True).run().result == "failed"
+
+
+def test_each_step_reports_what_both_colors_served(config: Environment) -> None:
+    router = FakeRouter(Weights(100, 0))
+    io = FakeIO(config, router)
+    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(120, 0, 20.0), Color.BLUE: TrafficStats(900, 1, 18.0)})  # type: ignore[attr-defined]
+    outcome = switch(io).run()
+    assert outcome.result == "succeeded"
+    for step in outcome.steps:
+        assert step["traffic"]["verdict"] == "pass"
+        assert step["traffic"]["green"]["requests"] == 120 and step["traffic"]["blue"]["p99_ms"] == 18.0
+    assert io.records[-1].details["applied"][0]["traffic"]["blue"]["requests"] == 900
+    lines = [e.text for e in io.events.of(Note) if "traffic:" in e.text]  # type: ignore[attr-defined]
+    assert lines and "green 120 requests, 0 5xx, p99 20 ms | blue 900 requests, 1 5xx, p99 18 ms" in lines[0]
+
+
+def test_errors_starting_at_the_50_percent_step_restore_the_old_color(config: Environment) -> None:
+    router = FakeRouter(Weights(100, 0))
+    io = FakeIO(config, router)
+    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(120, 0, 20.0), Color.BLUE: TrafficStats(900, 0, 18.0)},  # type: ignore[attr-defined]
+                         bad_from_share=50, bad=TrafficStats(400, 40, 25.0))
+    outcome = switch(io).run()
+    assert outcome.result == "rolled-back"
+    assert outcome.trace[:5] == ["preflight", "gate", "confirm", "step 1/3", "bake 1/3"]
+    assert "bake 2/3" in outcome.reason and "5xx rate 10.00%" in outcome.reason
+    assert outcome.steps[1]["traffic"]["verdict"] == "fail" and outcome.steps[1]["traffic"]["green"]["errors"] == 40
+    assert router.weights == Weights(100, 0) and router.flips == [Color.BLUE]
+
+
+def test_too_few_requests_in_a_step_are_not_judged_yet(config: Environment) -> None:
+    router = FakeRouter(Weights(100, 0))
+    io = FakeIO(config, router)
+    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(5, 2, 20.0), Color.BLUE: TrafficStats(900, 0, 18.0)})  # type: ignore[attr-defined]
+    outcome = switch(io).run()
+    assert outcome.result == "succeeded"
+    assert {s["traffic"]["verdict"] for s in outcome.steps} == {"inconclusive"}
+
+
+def test_retire_waits_until_traffic_has_left() -> None:
+    assert quiet_problem("green", 0, 10) is None and quiet_problem("green", None, 10) is None
+    problem = quiet_problem("green", 37, 10)
+    assert problem and "37 requests in the last 10 min" in problem
