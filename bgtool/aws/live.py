@@ -167,23 +167,28 @@ def own_targets(targets: list[TargetHealth], members: list[str]) -> list[TargetH
     return [t for t in targets if t.id in members]
 
 
-def _read_asgs(aws: Aws, env: str, color: Color, live: ColorLive) -> None:
+def color_groups(aws: Aws, env: str, color: Color) -> list[dict[str, Any]]:
+    """The Auto Scaling groups that serve COLOR's traffic (every page; worker groups are not among them)."""
     filters = [
         {"Name": "tag:bgtool:env", "Values": [env]},
         {"Name": "tag:bgtool:color", "Values": [color.value]},
     ]
     pages = aws.client("autoscaling").get_paginator("describe_auto_scaling_groups").paginate(Filters=filters)
-    for page in pages:
-        for group in page["AutoScalingGroups"]:
-            live.asg_names.append(group["AutoScalingGroupName"])
-            live.desired += int(group.get("DesiredCapacity", 0))
-            in_service = [i for i in group.get("Instances", []) if i.get("LifecycleState") == "InService"]
-            live.in_service += len(in_service)
-            live.instance_ids += [i["InstanceId"] for i in in_service]
-            live.members += [i["InstanceId"] for i in group.get("Instances", [])]
-            tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
-            if tags.get("bgtool:version") and tags["bgtool:version"] not in live.versions:
-                live.versions.append(tags["bgtool:version"])
+    groups = [g for page in pages for g in page["AutoScalingGroups"]]
+    return [g for g in groups if {t["Key"]: t["Value"] for t in g.get("Tags", [])}.get("bgtool:role") != "worker"]
+
+
+def _read_asgs(aws: Aws, env: str, color: Color, live: ColorLive) -> None:
+    for group in color_groups(aws, env, color):
+        live.asg_names.append(group["AutoScalingGroupName"])
+        live.desired += int(group.get("DesiredCapacity", 0))
+        in_service = [i for i in group.get("Instances", []) if i.get("LifecycleState") == "InService"]
+        live.in_service += len(in_service)
+        live.instance_ids += [i["InstanceId"] for i in in_service]
+        live.members += [i["InstanceId"] for i in group.get("Instances", [])]
+        tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+        if tags.get("bgtool:version") and tags["bgtool:version"] not in live.versions:
+            live.versions.append(tags["bgtool:version"])
 
 
 def _read_alarms(aws: Aws, config: Environment, color: Color, live: ColorLive) -> None:

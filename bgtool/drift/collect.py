@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool.aws.live import ListenerWeights, find_alb, listener_weights, target_group_arns
+from bgtool.aws.live import ListenerWeights, color_groups, find_alb, listener_weights, target_group_arns
 from bgtool.config.schema import Color
 from bgtool.drift import diff
 from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
@@ -240,8 +240,7 @@ _SIZE_KEYS = ("MinSize", "MaxSize", "DesiredCapacity")
 def live_color_snapshot(ws: Workspace, color: Color) -> dict[str, Any]:
     """One color's live ASG and launch template settings, in a comparable shape (empty if absent)."""
     aws = ws.aws
-    filters = [{"Name": "tag:bgtool:env", "Values": [ws.env]}, {"Name": "tag:bgtool:color", "Values": [color.value]}]
-    groups = aws.client("autoscaling").describe_auto_scaling_groups(Filters=filters)["AutoScalingGroups"]
+    groups = color_groups(aws, ws.env, color)
     if len(groups) != 1:
         return {}
     group = groups[0]

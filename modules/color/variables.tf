@@ -36,9 +36,11 @@ variable "app_version" {
   type        = string
   nullable    = false
 
+  # The full version pattern is the environment schema's, rendered into the color layer's own
+  # validation (one rule); the module only guards what its resource names need.
   validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$", var.app_version))
-    error_message = "The app_version must be 1-64 characters: letters, digits, '.', '_', '+', '-', starting with a letter or digit."
+    condition     = length(var.app_version) > 0 && length(var.app_version) <= 64
+    error_message = "The app_version must be 1-64 characters."
   }
 }
 
