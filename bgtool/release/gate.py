@@ -352,10 +352,11 @@ def run_host_checks(ws: Workspace, color: Color, live: ColorLive) -> list[Check]
     hosts = host_specs(ws, settings, live)
     if not hosts:
         return [Check(name, False, "no in-service instances to check")]
-    return [_run_pytest(ws, color, module, settings, hosts, name)]
+    return [_run_pytest(ws, color, module, settings, hosts, name, live.instance_ids)]
 
 
-def _run_pytest(ws: Workspace, color: Color, module: Path, settings: HostChecks, hosts: list[str], name: str) -> Check:
+def _run_pytest(ws: Workspace, color: Color, module: Path, settings: HostChecks, hosts: list[str], name: str,
+                instances: list[str]) -> Check:
     with tempfile.TemporaryDirectory(prefix="bgtool-hosts-") as tmp:
         report = Path(tmp) / "report.xml"
         cmd = [sys.executable, "-m", "pytest", str(module), "-q", "-p", "no:cacheprovider", "--noconftest",
@@ -363,7 +364,7 @@ def _run_pytest(ws: Workspace, color: Color, module: Path, settings: HostChecks,
         if settings.ssh_key:
             cmd.append(f"--ssh-identity-file={(ws.root / settings.ssh_key).expanduser()}")
         try:
-            done = subprocess.run(cmd, cwd=ws.root, env=_host_env(ws, color), text=True, capture_output=True,
+            done = subprocess.run(cmd, cwd=ws.root, env=_host_env(ws, color, instances), text=True, capture_output=True,
                                   timeout=HOST_CHECK_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
         except subprocess.TimeoutExpired:
             return Check(name, False, f"timed out after {HOST_CHECK_TIMEOUT}s on {', '.join(hosts)}")
@@ -394,13 +395,15 @@ def _junit_results(report: Path) -> tuple[int, list[str]]:
     return passed, failed
 
 
-def _host_env(ws: Workspace, color: Color) -> dict[str, str]:
+def _host_env(ws: Workspace, color: Color, instances: list[str]) -> dict[str, str]:
     """What a host-check module may need to know, as environment variables."""
     config = ws.config
     local: dict[str, str] = {}
     if config.embedded:
-        # The color's processes on the local data plane: what a host check of `local` looks at.
-        targets = dataplane.color_targets(ws.root, ws.env, color.value)
+        # The processes of the color's in-service instances on the local data plane (not those of
+        # instances a deploy just replaced, which drain for a moment): what a host check of `local` looks at.
+        targets = [t for t in dataplane.color_targets(ws.root, ws.env, color.value)
+                   if t.get("instance_id") in instances]
         local = {"BGTOOL_TARGET_PORTS": ",".join(str(t["port"]) for t in targets),
                  "BGTOOL_TARGET_PIDS": ",".join(str(t["pid"] or "") for t in targets)}
     return {
