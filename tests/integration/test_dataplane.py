@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from bgtool.embedded import server as embedded
 from tests.helpers import copy_project, edit_yaml
 from tests.integration.conftest import BGTOOL, Project, add_environment, free_port
 from tests.integration.stack import Stack, clients, create_stack
+from tests.integration.traffic import Traffic
 
 ENV = "dpl"
 
@@ -74,34 +74,6 @@ def test_gate_smoke_and_host_checks_run_against_the_processes(dpl: Project) -> N
     assert checks["smoke /version"]["passed"] and "1.1.0" in checks["smoke /version"]["evidence"], checks
     host = next(c for name, c in checks.items() if name.startswith("host checks"))
     assert host["passed"], host
-
-
-class Traffic:
-    """A steady stream of requests to one URL, recording (status, version) of every answer."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.answers: list[tuple[int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with requests.Session() as session:
-            while not self._stop.is_set():
-                try:
-                    r = session.get(f"{self.url}/version", timeout=5)
-                    self.answers.append((r.status_code, r.text.strip()))
-                except requests.RequestException as exc:
-                    self.answers.append((0, type(exc).__name__))
-                time.sleep(0.01)
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 def _shares(answers: list[tuple[int, str]], version: str, window: int) -> list[float]:

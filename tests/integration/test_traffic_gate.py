@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from tests.integration.conftest import BGTOOL, Project, add_environment
+from tests.integration.traffic import Traffic
 
 ENV = "trf"
 
@@ -40,40 +39,6 @@ def trf(project: Project) -> Iterator[Project]:
     project.ok("deploy", ENV, "1.1.0", "--yes", timeout=900)
     yield project
     project.run("local", "fault", "green", "--env", ENV, "--clear")
-
-
-class Traffic:
-    """A steady stream of requests on the production listener, recording (status, version)."""
-
-    def __init__(self, url: str, workers: int = 2) -> None:
-        self.url = url
-        self.answers: list[tuple[int, str]] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
-
-    def _run(self) -> None:
-        with requests.Session() as session:
-            while not self._stop.is_set():
-                try:
-                    r = session.get(f"{self.url}/version", timeout=5)
-                    self.answers.append((r.status_code, r.text.strip()))
-                except requests.RequestException as exc:
-                    self.answers.append((0, type(exc).__name__))
-                time.sleep(0.02)
-
-    def share(self, version: str, last: int = 100) -> float:
-        recent = self.answers[-last:]
-        return sum(1 for _, v in recent if v == version) / max(1, len(recent))
-
-    def __enter__(self) -> Traffic:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(10)
 
 
 def rows(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -107,7 +72,7 @@ def test_a_release_answering_two_percent_errors_is_refused_by_the_gate(trf: Proj
 
 def test_errors_starting_at_fifty_percent_are_restored_with_both_colors_numbers(trf: Project) -> None:
     url = status(trf)["listeners"]["80"]
-    with Traffic(url) as traffic:
+    with Traffic(url, workers=2, pause=0.02) as traffic:
         switch = subprocess.Popen([BGTOOL, "switch", ENV, "--steps", "10,50,100", "--bake", "40", "--monitor", "15",
                                    "--yes", "--json"], cwd=trf.root, env=trf.env, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
