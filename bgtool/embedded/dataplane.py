@@ -81,9 +81,11 @@ def name_urls(doc: dict[str, Any], name: str) -> dict[int, str]:
 
 
 def color_targets(root: Path, env: str, color: str) -> list[dict[str, Any]]:
-    """The target processes that serve COLOR of ENV (pid None for one that exited)."""
+    """The target processes that serve COLOR of ENV (pid None for one that exited); the processes of
+    deregistered instances, draining on their way out, are not among them."""
     doc = read_state(root) or {}
-    return [t for t in doc.get("targets", []) if t.get("env") == env and t.get("color") == color]
+    return [t for t in doc.get("targets", [])
+            if t.get("env") == env and t.get("color") == color and not t.get("draining")]
 
 
 def local_url(root: Path, endpoint: str | None, load_balancer: str, port: int) -> str:

@@ -99,7 +99,7 @@ class TargetProcess:
         return {"instance_id": self.spec.instance_id, "env": self.spec.env, "color": self.spec.color,
                 "version": self.spec.version, "port": self.port, "pid": self.pid if self.alive else None,
                 "alive": self.alive, "ready": self.ready, "problem": self.problem, "log": str(self.log),
-                "command": self.argv}
+                "command": self.argv, "draining": self.draining_since is not None or self.stopping_since is not None}
 
 
 CommandResolver = Callable[[TargetSpec, int], list[str]]

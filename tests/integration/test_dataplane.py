@@ -62,9 +62,14 @@ def test_listeners_are_served_on_loopback(dpl: Project) -> None:
     assert set(doc["listeners"]) == {"80", "8080"}, doc["listeners"]
     assert version_at(doc["listeners"]["80"]) == "1.0.0"  # production: blue
     assert version_at(doc["listeners"]["8080"]) == "1.1.0"  # test listener: the idle green
-    mine = [t for t in doc["targets"] if t["env"] == ENV]
-    assert sorted((t["color"], t["version"]) for t in mine) == [
-        ("blue", "1.0.0"), ("blue", "1.0.0"), ("green", "1.1.0"), ("green", "1.1.0")]
+    expected = [("blue", "1.0.0"), ("blue", "1.0.0"), ("green", "1.1.0"), ("green", "1.1.0")]
+
+    def settled() -> list[dict[str, Any]] | None:
+        """The processes of the instances the deploy replaced drain for a moment, then stop."""
+        mine = [t for t in status(dpl)["targets"] if t["env"] == ENV]
+        return mine if sorted((t["color"], t["version"]) for t in mine) == expected else None
+
+    mine = eventually(settled, 60, "only the current instances' processes", every=1)
     assert all(t["pid"] and list(t["health"].values()) == ["healthy"] for t in mine), mine
 
 
