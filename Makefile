@@ -114,10 +114,12 @@ drift: venv ## drift check of ENV (exit 2 on drift)
 drift-all: venv ## drift check of every environment (exit 2 on drift)
 	$(BGTOOL) drift --all
 
-bench: venv haproxy ## switch/rollback timings against a bare terraform apply; drift against plan (embedded AWS)
+bench: venv haproxy ## every benchmark, each on its own embedded AWS: ratios measured side by side
 	$(BIN)/python bench/switch.py
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/dataplane.py
+	$(BIN)/python bench/dns.py
+	$(BIN)/python bench/zero_downtime.py
 
 bench-dataplane: venv haproxy ## local data plane: API change -> HAProxy delay, proxy-added latency
 	$(BIN)/python bench/dataplane.py
