@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bgtool.config.schema import Color, load_environment
+from bgtool.render.parity import layer_differences, read_layer
 from bgtool.render.templates import (
     LAYER_FILES,
     LAYERS,
@@ -48,36 +49,16 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 # --------------------------------------------------------------------------------------------
 
 
-def color_differences(blue_dir: Path, green_dir: Path) -> list[str]:
-    """Every difference between the blue and green layers that is not the color word.
-
-    Files are compared line by line (same names, same line count); a pair of differing lines is
-    accepted only when mapping the word "blue" to "green" turns one into the other. The backend
-    key is covered by that rule (bgtool/ENV/blue.tfstate). terraform.tfvars.json is excluded:
-    per-color values live there and are checked against color_vars.
-    """
-    problems: list[str] = []
-    blue_files = {p.name for p in blue_dir.iterdir() if p.is_file()}
-    green_files = {p.name for p in green_dir.iterdir() if p.is_file()}
-    if blue_files != green_files:
-        problems.append(f"file sets differ: {sorted(blue_files ^ green_files)}")
-    for name in sorted((blue_files & green_files) - {"terraform.tfvars.json"}):
-        blue_lines = (blue_dir / name).read_text().splitlines()
-        green_lines = (green_dir / name).read_text().splitlines()
-        if len(blue_lines) != len(green_lines):
-            problems.append(f"{name}: {len(blue_lines)} lines in blue, {len(green_lines)} in green")
-            continue
-        for number, (b, g) in enumerate(zip(blue_lines, green_lines, strict=True), start=1):
-            if b != g and re.sub(r"\bblue\b", "green", b) != g:
-                problems.append(f"{name}:{number}: blue {b!r} vs green {g!r}")
-    return problems
+def color_differences(blue_dir: Path, green_dir: Path) -> dict[str, list[str]]:
+    """The one parity rule (bgtool.render.parity), as drift applies it to the rendered layers."""
+    return layer_differences(read_layer(blue_dir), read_layer(green_dir))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_blue_and_green_differ_only_in_the_color(rendered, env: str) -> None:
     _, dirs = rendered
     blue, green = dirs[env]["blue"], dirs[env]["green"]
-    assert color_differences(blue, green) == []
+    assert color_differences(blue, green) == {}
     # The differences that exist are the expected ones: color word and backend key.
     assert '"blue"' in (blue / "main.tf").read_text()
     assert "blue.tfstate" in (blue / "backend.tf").read_text()
@@ -94,11 +75,14 @@ def test_a_hand_edited_green_is_detected(rendered, tmp_path: Path) -> None:
     assert edited != text
     main.write_text(edited)
     problems = color_differences(dirs["local"]["blue"], green)
-    assert len(problems) == 1 and "t3.large" in problems[0]
+    assert list(problems) == ["main.tf"] and any("t3.large" in line for line in problems["main.tf"])
 
-    # An extra line is caught too, even when it mentions only the color.
-    main.write_text(text + "# green\n")
+    # An extra line is caught too, even when it mentions only the color (comments cannot change
+    # what Terraform does, so the rule passes over them).
+    main.write_text(text + 'locals { extra = "green" }\n')
     assert color_differences(dirs["local"]["blue"], green)
+    main.write_text(text + "# green\n")
+    assert color_differences(dirs["local"]["blue"], green) == {}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
