@@ -52,7 +52,8 @@ def test_verify_shows_the_load_and_analysis_rows(trf: Project) -> None:
     load, analysis = checks["load"], checks["analysis"]
     assert load["verdict"] == "pass" and load["details"]["sent"] == 100 and load["details"]["failures"] == 0
     assert load["details"]["p99_ms"] is not None and "p50" in load["evidence"]
-    assert analysis["verdict"] == "pass" and analysis["details"]["green"]["requests"] >= 95, analysis
+    # the metrics periods that overlap the load's window hold most of its requests, at least min_requests
+    assert analysis["verdict"] == "pass" and analysis["details"]["green"]["requests"] >= 40, analysis
     assert analysis["details"]["green"]["p99_ms"] is not None
 
 
