@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -33,6 +34,9 @@ STDERR_TAIL = 64 * 1024  # characters of stderr kept for error messages; the res
 _MIRROR_PATH = re.compile(r'filesystem_mirror\s*\{[^}]*?\bpath\s*=\s*"([^"]+)"', re.S)
 
 EventSink = Callable[[Event], None]
+LockRecovery = Callable[[str, "TerraformError", datetime, datetime], bool]
+"""Called with (command, error, started, ended) when a run failed on the state lock; True: it cleared a
+lock provably left by that very run, and the run is repeated once."""
 
 
 class TerraformError(BgtoolError):
@@ -110,8 +114,10 @@ class Terraform:
         cli_config: Path,
         extra_env: Mapping[str, str] | None = None,
         on_event: EventSink | None = None,
+        on_lock_lost: LockRecovery | None = None,
     ) -> None:
         self.workdir = workdir
+        self.on_lock_lost = on_lock_lost
         self.layer = layer
         self.binary = terraform_binary()
         self.on_event = on_event
@@ -202,6 +208,15 @@ class Terraform:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def _run(self, args: list[str], command: str, ok: tuple[int, ...] = (0,)) -> RunResult:
+        started = datetime.now(UTC)
+        try:
+            return self._run_once(args, command, ok)
+        except TerraformError as exc:
+            if self.on_lock_lost is None or not self.on_lock_lost(command, exc, started, datetime.now(UTC)):
+                raise
+        return self._run_once(args, command, ok)
+
+    def _run_once(self, args: list[str], command: str, ok: tuple[int, ...]) -> RunResult:
         summary = StreamSummary()
         proc = subprocess.Popen(
             [self.binary, *args], cwd=self.workdir, env=self.env, encoding="utf-8", errors="replace",

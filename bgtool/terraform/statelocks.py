@@ -23,9 +23,11 @@ still holds is never cleared: that process is running.
 from __future__ import annotations
 
 import fcntl
+import getpass
 import json
 import os
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +44,7 @@ from bgtool.terraform.backend import state_key
 from bgtool.terraform.events import Diagnostic
 
 LOCK_SUMMARY = "Error acquiring the state lock"
+OPERATIONS = {"plan": "OperationTypePlan", "apply": "OperationTypeApply"}
 _INFO_LINE = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*)$", re.M)
 
 
@@ -229,3 +232,65 @@ def lock_conflict(diagnostics: Sequence[Diagnostic]) -> dict[str, str] | None:
             return {key: value.strip() for key, value in _INFO_LINE.findall(d.detail)}
     return None
 
+
+
+# -- a lock the failing run took itself ----------------------------------------------------------
+
+
+def this_machine() -> str:
+    """Who Terraform names as a lock's holder when it runs here: "<user>@<host>" (statemgr.NewLockInfo)."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def is_own_lost_lock(holder: dict[str, str], *, command: str, started: datetime, ended: datetime,
+                     who: str) -> bool:
+    """Whether the lock that a failed run reports was taken by that same run.
+
+    Terraform's DynamoDB lock is a conditional PutItem. When its answer is lost (a connection dropped
+    after the write, a client timeout on a slow endpoint), the AWS SDK retries it, the retry finds the
+    item the first attempt wrote, and Terraform reports the state as locked by... itself. It then
+    exits without releasing, and the lock blocks every later run. Such a lock names this machine's
+    user and host, the failed command's operation, and a creation time inside the run (by the same
+    clock, as the lock names this machine: no skew to allow for).
+    """
+    created = parse_created(holder.get("Created", ""))
+    return (created is not None and holder.get("Who") == who
+            and holder.get("Operation") == OPERATIONS.get(command)
+            and started <= created <= ended)
+
+
+def terraform_running_in(backend_tf: str) -> bool | None:
+    """Whether a terraform process on this machine works on the state that BACKEND_TF configures
+    (a directory whose backend.tf reads the same); None where processes cannot be inspected."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+            if Path(argv0).name != "terraform":
+                continue
+            if (Path(os.readlink(entry / "cwd")) / "backend.tf").read_text() == backend_tf:
+                return True
+        except OSError:
+            continue  # gone meanwhile, or another user's: a lock of another user names that user
+    return False
+
+
+def clear_own_lost_lock(env: str, layer: str, layer_dir: Path, holder: dict[str, str], config: Environment,
+                        aws: Aws, *, command: str, started: datetime, ended: datetime) -> StateLock | None:
+    """Clear the lock a failed run of LAYER left in its own way (see is_own_lost_lock); the cleared
+    lock, or None when the lock is not provably that run's or anything else may still hold it."""
+    if config.state.backend != "s3":
+        return None  # a local lock is an fcntl lock: it went with the process
+    if not is_own_lost_lock(holder, command=command, started=started, ended=ended, who=this_machine()):
+        return None
+    if terraform_running_in((layer_dir / "backend.tf").read_text()) is not False:
+        return None
+    for lock in _dynamodb_locks(env, config, aws, [layer]):
+        if lock.lock_id == holder.get("ID"):
+            _clear_item(lock, config, aws)
+            return lock
+    return None

@@ -7,18 +7,20 @@ when nothing changed (files are rewritten only on change, init runs only when it
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
 from bgtool.aws.session import Aws, terraform_env
 from bgtool.config.project import state_dir
 from bgtool.config.schema import LoadedEnvironment, load_environment
-from bgtool.events import Sink, TerraformActivity, discard
+from bgtool.events import Note, Sink, TerraformActivity, discard
 from bgtool.render.templates import LAYERS, render_environment
 from bgtool.terraform.backend import ensure_backend
 from bgtool.terraform.cliconfig import resolve_mirror, write_cli_config
 from bgtool.terraform.events import Event
-from bgtool.terraform.runner import EventSink, Terraform, check_version
+from bgtool.terraform.runner import EventSink, LockRecovery, Terraform, TerraformError, check_version
+from bgtool.terraform.statelocks import clear_own_lost_lock, lock_conflict
 
 ENDPOINT_ENV = "BGTOOL_AWS_ENDPOINT"
 
@@ -69,10 +71,29 @@ class Workspace:
         tf = Terraform(
             self.render()[layer], layer=layer, cli_config=self.cli_config,
             extra_env=terraform_env(self.config), on_event=on_event or self._activity(layer),
+            on_lock_lost=self._lost_lock_clearer(layer),
         )
         if init:
             tf.init()
         return tf
+
+    def _lost_lock_clearer(self, layer: str) -> LockRecovery:
+        """Lets a run that failed on a lock it took itself (a retried lock request) clear it and go on,
+        rather than leave every later run of the layer blocked until someone runs `bgtool unlock`."""
+
+        def clear(command: str, exc: TerraformError, started: datetime, ended: datetime) -> bool:
+            holder = lock_conflict(exc.diagnostics)
+            if holder is None:
+                return False
+            cleared = clear_own_lost_lock(self.env, layer, self.render()[layer], holder, self.config, self.aws,
+                                          command=command, started=started, ended=ended)
+            if cleared is not None:
+                self.emit(Note(f"terraform {command} of layer '{layer}' was refused the state lock it had taken "
+                               f"itself (a lock request retried after its answer was lost); cleared "
+                               f"lock {cleared.lock_id} and ran again", "warn"))
+            return cleared is not None
+
+        return clear
 
     def _activity(self, layer: str) -> EventSink:
         """Terraform's stream events of LAYER, forwarded to the workspace's sink."""

@@ -1,7 +1,8 @@
 """A Terraform run killed while it holds its state lock, on the embedded AWS (S3 backend, DynamoDB
 locks): every later run of that layer fails, `bgtool unlock` shows the lock with its holder and age,
 refuses to clear it without a terminal or --yes, and clears it with --yes, after which Terraform
-works on that layer again.
+works on that layer again. And the lock a run takes itself when the answer to its lock request is
+lost: bgtool clears it and the run goes on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from bgtool.terraform.statelocks import dynamodb_lock_id
 from bgtool.terraform.workspace import Workspace
 from tests.integration.conftest import Project, add_environment
+from tests.integration.lostanswer import dynamodb_put, losing_one_answer
 
 ENV = "unlk"
 
@@ -59,7 +61,8 @@ def test_a_killed_apply_leaves_a_lock_that_unlock_shows_and_clears(unlk: Workspa
     info = json.loads(item["Info"]["S"])
     assert info["Operation"] == "OperationTypeApply" and lock_item(unlk, "base") is not None
 
-    # Terraform itself is blocked now, and bgtool says why and what clears it.
+    # Terraform itself is blocked now (a lock older than the run is never taken for the run's own), and
+    # bgtool says why and what clears it.
     blocked = project.run("apply", ENV, "--layer", "base", "--yes", "--json")
     assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
     error = json.loads(blocked.stdout)["error"]
@@ -88,3 +91,17 @@ def test_a_killed_apply_leaves_a_lock_that_unlock_shows_and_clears(unlk: Workspa
     assert planned.returncode in (0, 2), planned.stderr
     assert json.loads(planned.stdout)["ok"] is True
     assert project.run("unlock", ENV, "--json").returncode == 0  # nothing left behind by the plan
+
+
+def test_a_lock_the_run_took_itself_is_cleared_and_the_run_goes_on(unlk: Workspace, project: Project) -> None:
+    """Terraform's lock PutItem succeeds but its answer is lost: the SDK's retry finds the lock the first
+    attempt wrote and Terraform fails on its own lock. bgtool proves it is that run's, clears it, runs again."""
+    lock_id = dynamodb_lock_id(unlk.config, ENV, "base")
+    with losing_one_answer(project.endpoint, dynamodb_put(lock_id)) as (relay, lost):
+        planned = Project(project.root, relay).run("plan", ENV, "--layer", "base", "--json")
+    assert lost == [200], "the relay lost the answer to the lock's PutItem, which the server had written"
+    assert planned.returncode in (0, 2), planned.stderr
+    assert json.loads(planned.stdout)["ok"] is True
+    assert "was refused the state lock it had taken itself" in planned.stderr and "ran again" in planned.stderr
+    assert lock_item(unlk, "base") is None  # and nothing left behind
+

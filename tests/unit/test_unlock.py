@@ -25,9 +25,11 @@ from bgtool.terraform.events import Diagnostic
 from bgtool.terraform.statelocks import (
     StateLock,
     held_by_process,
+    is_own_lost_lock,
     lock_conflict,
     lock_info_path,
     parse_created,
+    terraform_running_in,
 )
 from tests.helpers import copy_project
 
@@ -269,3 +271,45 @@ def test_dynamodb_locks_are_found_and_cleared_like_force_unlock(project: Path) -
     with pytest.raises(Exception, match="changed after it was shown"):
         clear_state_lock(locks[1], config, aws)  # type: ignore[arg-type]
     assert green in table.items
+
+
+def _holder(created: datetime, who: str = "ops@host", operation: str = "OperationTypePlan") -> dict[str, str]:
+    return {"ID": "x", "Who": who, "Operation": operation,
+            "Created": created.strftime("%Y-%m-%d %H:%M:%S.%f000 +0000 UTC")}
+
+
+def test_only_a_lock_of_this_machine_this_operation_and_this_run_is_the_runs_own() -> None:
+    started = datetime(2026, 11, 26, 19, 20, 50, tzinfo=UTC)
+    ended = started + timedelta(seconds=4)
+    inside = started + timedelta(seconds=1)
+    own = {"command": "plan", "started": started, "ended": ended, "who": "ops@host"}
+    assert is_own_lost_lock(_holder(inside), **own)
+    assert not is_own_lost_lock(_holder(inside, who="ops@elsewhere"), **own)
+    assert not is_own_lost_lock(_holder(inside, operation="OperationTypeApply"), **own)
+    assert not is_own_lost_lock(_holder(started - timedelta(milliseconds=1)), **own)  # older than the run
+    assert not is_own_lost_lock(_holder(ended + timedelta(milliseconds=1)), **own)  # taken after it ended
+    assert not is_own_lost_lock({**_holder(inside), "Created": "?"}, **own)
+
+
+def test_a_running_terraform_on_the_same_state_is_seen(tmp_path: Path) -> None:
+    """A process named terraform whose working directory has the same backend.tf: another run on this state."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/terraform").symlink_to(sys.executable)
+    same, other = tmp_path / "same", tmp_path / "other"
+    for directory, key in ((same, "a"), (other, "b")):
+        directory.mkdir()
+        (directory / "backend.tf").write_text(f'terraform {{ backend "s3" {{ key = "{key}" }} }}\n')
+    backend = (same / "backend.tf").read_text()
+    assert terraform_running_in(backend) is False
+    proc = subprocess.Popen([str(tmp_path / "bin/terraform"), "-c", "import time; time.sleep(60)"], cwd=other)
+    try:
+        assert terraform_running_in(backend) is False  # another state
+    finally:
+        proc.kill()
+        proc.wait()
+    proc = subprocess.Popen([str(tmp_path / "bin/terraform"), "-c", "import time; time.sleep(60)"], cwd=same)
+    try:
+        assert terraform_running_in(backend) is True
+    finally:
+        proc.kill()
+        proc.wait()
