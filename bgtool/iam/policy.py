@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bgtool.config.schema import Environment
+from bgtool.config.schema import DnsSettings, Environment
 
 Role = Literal["plan", "drift", "apply"]
 ROLES: tuple[Role, ...] = ("plan", "drift", "apply")
@@ -150,6 +150,37 @@ ASG_WRITES: tuple[str, ...] = (
     "autoscaling:UpdateAutoScalingGroup",
 )
 
+# traffic.mode dns (modules/dns, the base layer's aws_route53_zone): what the provider's
+# aws_route53_record and aws_route53_zone call, and what bgtool reads (release/dns.py).
+ZONE_READS: tuple[str, ...] = ("route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ListTagsForResource")
+# Finds the zone the base layer created by its name; Route 53 scopes no listing to a zone.
+ZONE_LOOKUPS: tuple[str, ...] = ("route53:ListHostedZonesByName",)
+# Every record change is waited on until Route 53 reports it INSYNC.
+CHANGE_READS: tuple[str, ...] = ("route53:GetChange",)
+RECORD_WRITES: tuple[str, ...] = ("route53:ChangeResourceRecordSets",)
+# Creating a hosted zone takes no resource; changing or deleting one takes its ARN, whose id is
+# only known after the apply that creates it.
+ZONE_CREATE: tuple[str, ...] = ("route53:CreateHostedZone",)
+ZONE_WRITES: tuple[str, ...] = (
+    "route53:ChangeTagsForResource",
+    "route53:DeleteHostedZone",
+    "route53:GetDNSSEC",  # read before deleting a zone with force_destroy
+    "route53:UpdateHostedZoneComment",
+)
+# The weighted records are A (alias) or CNAME (dns.ttl set); a change of dns.ttl swaps one for the other.
+RECORD_TYPES: tuple[str, ...] = ("A", "CNAME")
+
+# workers: the base layer's aws_sqs_queue (the worker groups are Auto Scaling groups and launch
+# templates named and tagged like the application's).
+QUEUE_READS: tuple[str, ...] = ("sqs:GetQueueAttributes", "sqs:ListQueueTags")
+QUEUE_WRITES: tuple[str, ...] = (
+    "sqs:CreateQueue",
+    "sqs:DeleteQueue",
+    "sqs:SetQueueAttributes",
+    "sqs:TagQueue",  # also needed by CreateQueue with tags (the provider's default_tags)
+    "sqs:UntagQueue",
+)
+
 ALARM_WRITES: tuple[str, ...] = (
     "cloudwatch:DeleteAlarms",
     "cloudwatch:PutMetricAlarm",
@@ -180,6 +211,15 @@ class Scope:
     @property
     def log_bucket(self) -> str:
         return f"arn:{self.partition}:s3:::{self.name}-alb-logs-{self.account}"
+
+    @property
+    def queues(self) -> str:
+        """By prefix, not by name: a renamed workers.queue replaces the queue, and the old one must go."""
+        return self.arn("sqs", f"{self.name}-*")
+
+    def zone(self, zone_id: str | None) -> str:
+        """A given zone exactly; a zone the base layer creates has no id before its first apply."""
+        return f"arn:{self.partition}:route53:::hostedzone/{zone_id or '*'}"
 
 
 def scope_of(env: str, config: Environment, *, account: str | None = None) -> Scope:
@@ -220,6 +260,17 @@ def _reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
     out = [_statement("ReadEverythingDescribable", READ_ACTIONS, ["*"])]
     if config.alb.access_logs:
         out.append(_statement("ReadAccessLogBucket", LOG_BUCKET_READS, [scope.log_bucket]))
+    if config.dns is not None:
+        out += _dns_reads(scope, config.dns)
+    if config.workers is not None:
+        out.append(_statement("ReadWorkerQueue", QUEUE_READS, [scope.queues]))
+    return out
+
+
+def _dns_reads(scope: Scope, dns: DnsSettings) -> list[dict[str, Any]]:
+    out = [_statement("ReadHostedZone", ZONE_READS, [scope.zone(dns.zone_id)])]
+    if dns.zone_id is None:
+        out.append(_statement("FindHostedZoneByName", ZONE_LOOKUPS, ["*"]))
     return out
 
 
@@ -264,12 +315,8 @@ def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
                     scope.arn("ec2", "subnet/*"), scope.arn("ec2", "elastic-ip/*"),
                     scope.arn("ec2", "network-interface/*"), scope.arn("ec2", "security-group/*"),
                     scope.arn("ec2", "key-pair/*")]),
-        _statement("LoadBalancerTargetGroupsListeners", ELB_WRITES, [
-            scope.arn(elb, f"loadbalancer/app/{name}/*"),
-            scope.arn(elb, f"targetgroup/{name}-*/*"),
-            scope.arn(elb, f"listener/app/{name}/*"),
-            scope.arn(elb, f"listener-rule/app/{name}/*"),
-        ]),
+        _statement("LoadBalancerTargetGroupsListeners", ELB_WRITES,
+                   [*_load_balancers(scope, config), scope.arn(elb, f"targetgroup/{name}-*/*")]),
         _statement("AutoScalingGroups", ASG_WRITES,
                    [scope.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}-*")]),
         _statement("Alarms", ALARM_WRITES, [scope.arn("cloudwatch", f"alarm:{name}-*")]),
@@ -280,6 +327,37 @@ def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
     ]
     if config.alb.access_logs:
         out.append(_statement("AccessLogBucket", LOG_BUCKET_WRITES, [scope.log_bucket]))
+    if config.dns is not None:
+        out += _dns_writes(scope, config.dns)
+    if config.workers is not None:
+        out.append(_statement("WorkerQueue", QUEUE_WRITES, [scope.queues]))
+    return out
+
+
+def _load_balancers(scope: Scope, config: Environment) -> list[str]:
+    """The shared load balancer, and in DNS mode each color's own (`<name>-blue`, `<name>-green`)."""
+    names = [scope.name]
+    if config.traffic.mode == "dns":
+        names += [f"{scope.name}-{color}" for color in ("blue", "green")]
+    kinds = ("loadbalancer", "listener", "listener-rule")
+    return [scope.arn("elasticloadbalancing", f"{kind}/app/{n}/*") for n in names for kind in kinds]
+
+
+def _dns_writes(scope: Scope, dns: DnsSettings) -> list[dict[str, Any]]:
+    """The two weighted records only: Route 53 scopes a record change by zone, record name and type."""
+    zone = scope.zone(dns.zone_id)
+    only_the_record = {"ForAllValues:StringEquals": {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [dns.record.rstrip(".").lower()],
+        "route53:ChangeResourceRecordSetsRecordTypes": list(RECORD_TYPES),
+    }}
+    out = [
+        _statement("WeightedRecords", RECORD_WRITES, [zone], Condition=only_the_record),
+        _statement("WaitForRecordChanges", CHANGE_READS, [f"arn:{scope.partition}:route53:::change/*"]),
+    ]
+    if dns.zone_id is None:
+        # Route 53 has no tag conditions: the zone's own writes can only be scoped to hosted zones.
+        out += [_statement("CreateHostedZone", ZONE_CREATE, ["*"]),
+                _statement("OwnHostedZone", ZONE_WRITES, [zone])]
     return out
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from bgtool.cli.app import main
-from bgtool.config.schema import load_environment
+from bgtool.config.schema import Environment, WorkerSettings, load_environment
 from bgtool.iam.policy import ROLES, policy, wildcard_writes
 from tests.helpers import REPO
 
-EXAMPLES = ("local", "staging", "prod")
+EXAMPLES = ("local", "local-dns", "staging", "prod")
 WRITE_VERBS = ("Create", "Delete", "Modify", "Put", "Update", "Set", "Add", "Remove", "Attach", "Detach",
                "Authorize", "Revoke", "Run", "Allocate", "Release", "Associate", "Disassociate", "Replace",
-               "Tag", "Untag", "Register", "Deregister")
+               "Tag", "Untag", "Register", "Deregister", "Change")
 
 
 def config(env: str):
@@ -64,6 +64,13 @@ def test_plan_and_drift_change_nothing_but_state_locks(env: str, role: str) -> N
     assert objects["Action"] == ["s3:GetObject"]
 
 
+def route53_scoped(zone_id: str | None, action: str, resource: str) -> bool:
+    """A given zone by its ARN; a zone the base layer creates has no id to name (records: see below)."""
+    if zone_id:
+        return resource in (f"arn:aws:route53:::hostedzone/{zone_id}", "arn:aws:route53:::change/*")
+    return resource == "*" if action == "route53:CreateHostedZone" else resource.startswith("arn:aws:route53:::")
+
+
 @pytest.mark.parametrize("env", EXAMPLES)
 def test_apply_writes_are_scoped_to_the_environment(env: str) -> None:
     cfg = config(env)
@@ -78,6 +85,7 @@ def test_apply_writes_are_scoped_to_the_environment(env: str) -> None:
                 or (cfg.state.lock_table and resource.endswith(f"table/{cfg.state.lock_table}"))
                 or resource.startswith(f"arn:aws:ec2:{cfg.aws.region}:")
                 or ":role/aws-service-role/" in resource
+                or (cfg.dns is not None and route53_scoped(cfg.dns.zone_id, action, resource))
             )
             assert scoped, f"{action} on {resource} is not scoped to {env}"
     listener = policy(env, cfg, "apply")
@@ -140,3 +148,89 @@ def test_iam_module_trusts_the_repository_per_role() -> None:
     assert 'plan  = ["repo:${var.github_repository}:pull_request"]' in main_tf
     assert "refs/heads/${b}" in main_tf and "environment:${e}" in main_tf
     assert "token.actions.githubusercontent.com" in main_tf
+
+
+def with_workers(cfg: Environment) -> Environment:
+    return cfg.model_copy(update={"workers": WorkerSettings(command="{python} -m worker {queue_url}", queue="orders")})
+
+
+def with_zone_id(cfg: Environment, zone_id: str) -> Environment:
+    assert cfg.dns is not None
+    return cfg.model_copy(update={"dns": cfg.dns.model_copy(update={"zone_id": zone_id})})
+
+
+def statements(document: dict) -> dict[str, dict]:
+    return {s["Sid"]: s for s in document["Statement"]}
+
+
+def test_dns_mode_changes_only_its_weighted_records() -> None:
+    cfg = config("local-dns")
+    by_sid = statements(policy("local-dns", cfg, "apply", account="210987654321"))
+    records = by_sid["WeightedRecords"]
+    assert records["Action"] == ["route53:ChangeResourceRecordSets"]
+    assert records["Resource"] == ["arn:aws:route53:::hostedzone/*"]  # the zone is created by the base layer
+    assert records["Condition"] == {"ForAllValues:StringEquals": {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["app.bgtool.test"],
+        "route53:ChangeResourceRecordSetsRecordTypes": ["A", "CNAME"]}}
+    assert by_sid["WaitForRecordChanges"]["Action"] == ["route53:GetChange"]
+    assert by_sid["WaitForRecordChanges"]["Resource"] == ["arn:aws:route53:::change/*"]
+    assert by_sid["CreateHostedZone"]["Action"] == ["route53:CreateHostedZone"]
+    assert {"route53:DeleteHostedZone", "route53:ChangeTagsForResource"} <= set(by_sid["OwnHostedZone"]["Action"])
+    assert by_sid["ReadHostedZone"]["Action"] == [
+        "route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ListTagsForResource"]
+    assert by_sid["FindHostedZoneByName"]["Action"] == ["route53:ListHostedZonesByName"]
+
+
+def test_dns_mode_writes_each_colors_own_load_balancer() -> None:
+    elb = statements(policy("local-dns", config("local-dns"), "apply"))["LoadBalancerTargetGroupsListeners"]
+    for color in ("blue", "green"):
+        assert f"arn:aws:elasticloadbalancing:us-east-1:*:loadbalancer/app/bgtool-ldns-{color}/*" in elb["Resource"]
+        assert f"arn:aws:elasticloadbalancing:us-east-1:*:listener/app/bgtool-ldns-{color}/*" in elb["Resource"]
+    local = statements(policy("local", config("local"), "apply"))["LoadBalancerTargetGroupsListeners"]
+    assert not any("bgtool-local-blue" in r for r in local["Resource"])
+
+
+def test_an_existing_zone_is_named_and_never_created_or_deleted() -> None:
+    cfg = with_zone_id(config("local-dns"), "Z0123456789ABC")
+    zone = "arn:aws:route53:::hostedzone/Z0123456789ABC"
+    by_sid = statements(policy("local-dns", cfg, "apply"))
+    assert by_sid["WeightedRecords"]["Resource"] == [zone]
+    assert by_sid["ReadHostedZone"]["Resource"] == [zone]
+    assert not {"CreateHostedZone", "OwnHostedZone", "FindHostedZoneByName"} & set(by_sid)
+    assert not {"route53:CreateHostedZone", "route53:DeleteHostedZone"} & actions(policy("local-dns", cfg, "apply"))
+
+
+def test_workers_queue_is_scoped_by_the_name_prefix() -> None:
+    cfg = with_workers(config("local"))
+    by_sid = statements(policy("local", cfg, "apply"))
+    queues = ["arn:aws:sqs:us-east-1:*:bgtool-local-*"]
+    assert by_sid["WorkerQueue"]["Resource"] == queues
+    assert by_sid["WorkerQueue"]["Action"] == [
+        "sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"]
+    assert by_sid["ReadWorkerQueue"] == {"Sid": "ReadWorkerQueue", "Effect": "Allow", "Resource": queues,
+                                         "Action": ["sqs:GetQueueAttributes", "sqs:ListQueueTags"]}
+    # The worker groups are Auto Scaling groups named <name>-<color>-workers-…: the application's statement.
+    groups = by_sid["AutoScalingGroups"]["Resource"]
+    assert groups == ["arn:aws:autoscaling:us-east-1:*:autoScalingGroup:*:autoScalingGroupName/bgtool-local-*"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_route53_and_sqs_only_for_environments_that_use_them(role: str) -> None:
+    plain = actions(policy("local", config("local"), role))
+    assert not any(a.startswith(("route53:", "sqs:")) for a in plain)
+    assert any(a.startswith("route53:") for a in actions(policy("local-dns", config("local-dns"), role)))
+    assert any(a.startswith("sqs:") for a in actions(policy("local", with_workers(config("local")), role)))
+
+
+@pytest.mark.parametrize("role", ["plan", "drift"])
+@pytest.mark.parametrize("variant", ["created zone", "existing zone", "workers"])
+def test_plan_and_drift_read_dns_and_queues_without_writing(role: str, variant: str) -> None:
+    cfg = {"created zone": config("local-dns"), "existing zone": with_zone_id(config("local-dns"), "Z0123"),
+           "workers": with_workers(config("local-dns"))}[variant]
+    document = policy("local-dns", cfg, role)
+    assert set(writes(document)) <= {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+    assert not {"route53:ChangeResourceRecordSets", "route53:GetChange", "route53:GetDNSSEC"} & actions(document)
+    assert wildcard_writes(document) == []
+    assert {"route53:GetHostedZone", "route53:ListResourceRecordSets"} <= actions(document)
+    if variant == "workers":
+        assert {"sqs:GetQueueAttributes", "sqs:ListQueueTags"} == {a for a in actions(document) if a.startswith("sqs:")}
