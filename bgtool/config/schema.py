@@ -413,6 +413,28 @@ class WorkerSettings(Strict):
         return self
 
 
+class StateStoreSettings(Strict):
+    """A session store in the base layer that both colors share: a user's session started on one color
+    goes on on the other after a switch or a rollback, instead of ending with the color that held it."""
+
+    kind: Literal["dynamodb", "elasticache"] = Field(
+        description="dynamodb: a table (AWS and the embedded AWS); elasticache: a Valkey/Redis replication group "
+        "in the instances' subnets (a real AWS account)."
+    )
+    ttl_hours: Annotated[int, Field(ge=1, le=8760)] = Field(
+        default=24, description="dynamodb: sessions expire this long after their last use (the table's TTL)."
+    )
+    kms_key_arn: str | None = Field(
+        default=None, description="Customer managed KMS key for encryption at rest; default: the AWS owned key."
+    )
+    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = Field(
+        default="cache.t4g.small", description="elasticache: the node type."
+    )
+    nodes: Annotated[int, Field(ge=2, le=6)] = Field(
+        default=2, description="elasticache: primary plus replicas, in different zones (automatic failover)."
+    )
+
+
 class SmokeCheck(Strict):
     path: Annotated[str, Field(pattern=r"^/[\x21-\x7e]*$")] = "/"
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
@@ -588,6 +610,7 @@ class Environment(Strict):
     local: LocalSettings = LocalSettings()
     database: DatabaseSettings | None = None
     workers: WorkerSettings | None = None
+    state_store: StateStoreSettings | None = None
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )
@@ -602,6 +625,15 @@ class Environment(Strict):
                              "existing hosted zone); allowed modes: listener, dns")
         if v.mode != "dns" and info.data["dns"] is not None:
             raise ValueError(f"mode {v.mode} does not use the 'dns' section: set traffic.mode: dns or remove 'dns'")
+        return v
+
+    @field_validator("state_store")
+    @classmethod
+    def _state_store(cls, v: StateStoreSettings | None, info: ValidationInfo) -> StateStoreSettings | None:
+        aws = info.data.get("aws")
+        if v is not None and v.kind == "elasticache" and aws is not None and aws.endpoint is not None:
+            raise ValueError("kind elasticache needs a real AWS account (the embedded AWS serves no cache "
+                             "nodes); allowed here: dynamodb")
         return v
 
     @property

@@ -32,7 +32,14 @@ from bgtool.embedded.layout import (
 )
 from bgtool.embedded.model import Forward, Redirect, Snapshot, TargetSpec, target_specs, worker_specs
 from bgtool.embedded.ports import PortBook, allocate
-from bgtool.embedded.targets import Supervisor, command_for, health_verdict, worker_command_for, workers_dir
+from bgtool.embedded.targets import (
+    Supervisor,
+    app_environment,
+    command_for,
+    health_verdict,
+    worker_command_for,
+    workers_dir,
+)
 from bgtool.errors import BgtoolError
 
 log = logging.getLogger("bgtool.dataplane")
@@ -97,7 +104,8 @@ class Controller:
         self.haproxy = haproxy
         self.moto_port = moto_port
         self.settings = EnvironmentSettings(root)
-        self.supervisor = Supervisor(files.targets, self._command, root)
+        self.supervisor = Supervisor(files.targets, self._command, root,
+                                     lambda spec: app_environment(spec, f"http://127.0.0.1:{moto_port}"))
         self.workers = Supervisor(workers_dir(files), self._worker_command, root)
         self.book = PortBook(files.ports)
         self.layout = Layout()

@@ -91,6 +91,7 @@ class Instance:
     id: str
     running: bool
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,10 @@ class TargetSpec:
     color: str
     version: str
     health_path: str
+    region: str = ""
+    session_store: str = ""
+    """The shared session table (the instance's bgtool:session-store tag), "" without one."""
+    session_ttl_seconds: str = ""
 
 
 def target_specs(snap: Snapshot) -> dict[str, TargetSpec]:
@@ -141,6 +146,9 @@ def target_specs(snap: Snapshot) -> dict[str, TargetSpec]:
                 color=tags.get("bgtool:color", ""),
                 version=tags.get("bgtool:version", "0.0.0"),
                 health_path=group.health.path,
+                region=instance.region,
+                session_store=tags.get("bgtool:session-store", ""),
+                session_ttl_seconds=tags.get("bgtool:session-ttl-seconds", ""),
             )
     return specs
 

@@ -200,7 +200,7 @@ def _instances(ec2: Any, groups: Any, out: dict[str, Instance]) -> None:
         for instance in list(reservation.instances):
             if instance.id in wanted:
                 tags = dict(ec2.tags.get(instance.id, {}))
-                out[instance.id] = Instance(instance.id, instance.state == "running", tags)
+                out[instance.id] = Instance(instance.id, instance.state == "running", tags, ec2.region_name)
 
 
 def _target_group(arn: str, group: Any) -> TargetGroup:

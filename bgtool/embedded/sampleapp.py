@@ -2,7 +2,9 @@
 
 It keeps the contract of the user-data sample app on EC2 (`/` names the color and version, the
 health-check path answers 200 "ok", `/version` answers the version), so smoke checks and host checks
-mean the same thing on `local` as on AWS.
+mean the same thing on `local` as on AWS. With a shared session store (`state_store`), `/session`
+keeps a cookie session there (bgtool.embedded.sessions) and says which color started it and which
+one answers.
 
 Faults (see bgtool.embedded.faults) change how it answers, re-read from the color's fault file:
 - `errors_pct`: that share of requests answers 500, spread evenly (every second request at 50%), so
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import signal
 import sys
 import threading
@@ -30,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bgtool.embedded.faults import Fault, FaultWatcher
+from bgtool.embedded.sessions import SessionStore, session_id, set_cookie
 
 
 class ErrorShare:
@@ -62,6 +66,7 @@ class SampleServer(ThreadingHTTPServer):
         self.health_path = urlsplit(args.health_path).path or "/"
         self.faults = FaultWatcher(Path(args.fault_file) if args.fault_file else None)
         self.errors = ErrorShare()
+        self.sessions = SessionStore.from_environment()
         self.stopping = threading.Event()
         self._log_lock = threading.Lock()
         self._reported_error: str | None = None
@@ -106,20 +111,24 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         fault = app.fault()
         note = ""
+        headers: dict[str, str] = {}
         if path == app.health_path:
             status, body = 200, "ok\n"
         else:
             if fault.latency_seconds:
                 app.stopping.wait(fault.latency_seconds)  # SIGTERM cuts the wait short
                 note = f" (fault: +{fault.latency_seconds:g}s)"
-            status, body = self._route(path)
             if app.errors.next_fails(fault.errors_pct):
                 status, body = 500, f"injected error ({app.color} {app.version})\n"
                 note += f" (fault: {fault.errors_pct:g}% errors)"
+            else:
+                status, body, headers = self._route(path)
         payload = body.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8" if path == "/" and status == 200
-                         else "text/plain; charset=utf-8")
+        content_type = "text/html" if path == "/" and status == 200 else "text/plain"
+        self.send_header("Content-Type", headers.pop("Content-Type", f"{content_type}; charset=utf-8"))
+        for key, value in headers.items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("X-Bgtool-Color", app.color)
         self.send_header("X-Bgtool-Version", app.version)
@@ -129,14 +138,30 @@ class Handler(BaseHTTPRequestHandler):
         app.log(f'{self.client_address[0]} "{self.command} {self.path}" {status} '
                 f"{time.monotonic() - started:.3f}s{note}")
 
-    def _route(self, path: str) -> tuple[int, str]:
+    def _route(self, path: str) -> tuple[int, str, dict[str, str]]:
         app = self.server
         if path == "/version":
-            return 200, f"{app.version}\n"
+            return 200, f"{app.version}\n", {}
         if path in ("/", "/index.html"):
             name = html.escape(f"{app.color} {app.version}")
-            return 200, f"<!doctype html>\n<title>{name}</title>\n<h1>{name}</h1>\n"
-        return 404, "not found\n"
+            return 200, f"<!doctype html>\n<title>{name}</title>\n<h1>{name}</h1>\n", {}
+        if path == "/session":
+            return self._session()
+        return 404, "not found\n", {}
+
+    def _session(self) -> tuple[int, str, dict[str, str]]:
+        """A visit of the caller's session; a store that fails is a 5xx, as it would be for users."""
+        app = self.server
+        if app.sessions is None:
+            return 404, "no session store (state_store) in this environment\n", {}
+        try:
+            visit = app.sessions.visit(session_id(self.headers.get("Cookie")), app.color, app.version)
+        except Exception as exc:  # any failure of the store is the answer's status
+            return 503, f"session store unavailable: {type(exc).__name__}: {exc}\n", {}
+        headers = {"Content-Type": "application/json"}
+        if visit.new:
+            headers["Set-Cookie"] = set_cookie(visit.session, app.sessions.ttl_seconds)
+        return 200, json.dumps(visit.to_dict(app.color, app.version)) + "\n", headers
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Logged once the answer is complete (with its duration), not when the status line goes out."""

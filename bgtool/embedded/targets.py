@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,10 +33,15 @@ INITIAL_GRACE = 5.0
 PLACEHOLDERS = ("{port}", "{version}", "{color}")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(taken: Collection[int] = ()) -> int:
+    """A port nothing listens on, and not one of TAKEN: the kernel may hand the same free port to two
+    calls in a row, and a process given a port binds it only once it has started."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in taken:
+            return port
 
 
 def listens(port: int) -> bool:
@@ -127,12 +132,39 @@ def worker_command_for(template: str | None, spec: TargetSpec) -> list[str]:
     return argv
 
 
+def app_environment(spec: TargetSpec, endpoint: str) -> dict[str, str]:
+    """What the user data's /etc/bgtool-app.env gives the application on EC2, for a process here: the
+    shared session store (from the instance's tags) and the embedded AWS as its endpoint. Credentials
+    stand in for the instance profile's (the embedded AWS accepts any); the operator's own never
+    reach an application process."""
+    if not spec.session_store:
+        return {}
+    env = {"BGTOOL_SESSION_STORE": "dynamodb", "BGTOOL_SESSION_TABLE": spec.session_store,
+           "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": spec.region or "us-east-1",
+           "AWS_DEFAULT_REGION": spec.region or "us-east-1",
+           "AWS_ACCESS_KEY_ID": "embedded-instance-profile", "AWS_SECRET_ACCESS_KEY": "embedded-instance-profile"}
+    if spec.session_ttl_seconds:
+        env["BGTOOL_SESSION_TTL_SECONDS"] = spec.session_ttl_seconds
+    return env
+
+
+_OPERATOR_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                         "AWS_PROFILE")
+
+
+def _inherited() -> dict[str, str]:
+    """The daemon's environment without the credentials of whoever started it: an instance has its own."""
+    return {k: v for k, v in os.environ.items() if k not in _OPERATOR_CREDENTIALS}
+
+
 class Supervisor:
-    def __init__(self, directory: Path, resolve: CommandResolver, cwd: Path) -> None:
+    def __init__(self, directory: Path, resolve: CommandResolver, cwd: Path,
+                 environment: Callable[[TargetSpec], dict[str, str]] = lambda spec: {}) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.resolve = resolve
         self.cwd = cwd
+        self.environment = environment
         self.targets: dict[str, TargetProcess] = {}
 
     def views(self) -> dict[str, ProcessView]:
@@ -165,15 +197,15 @@ class Supervisor:
         return self._poll(now) or changed
 
     def _start(self, spec: TargetSpec, now: float, port: int | None = None) -> None:
-        port = port or free_port()
+        port = port or free_port({t.port for t in self.targets.values()})
         log = self.dir / f"{spec.instance_id}.log"
         pid_file = self.dir / f"{spec.instance_id}.json"
         target = TargetProcess(spec, port, log, pid_file, [], started=now)
         self.targets[spec.instance_id] = target
         try:
             target.argv = self.resolve(spec, port)
-            env = {**os.environ, "PORT": str(port), "BGTOOL_VERSION": spec.version, "BGTOOL_COLOR": spec.color,
-                   "BGTOOL_ENV": spec.env, "BGTOOL_INSTANCE_ID": spec.instance_id}
+            env = {**_inherited(), "PORT": str(port), "BGTOOL_VERSION": spec.version, "BGTOOL_COLOR": spec.color,
+                   "BGTOOL_ENV": spec.env, "BGTOOL_INSTANCE_ID": spec.instance_id, **self.environment(spec)}
             with log.open("ab") as sink:
                 sink.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {shlex.join(target.argv)}\n".encode())
                 sink.flush()

@@ -47,7 +47,7 @@ UPSTREAM: Mapping[str, tuple[str, ...]] = {
     "traffic": ("base",),
 }
 
-MODULES: tuple[str, ...] = ("network", "alb", "color", "traffic", "dns", "workers")
+MODULES: tuple[str, ...] = ("network", "alb", "color", "traffic", "dns", "workers", "session-store")
 
 # Services the provider talks to on the embedded AWS (every one gets the endpoint).
 EMBEDDED_SERVICES: tuple[str, ...] = (
@@ -67,6 +67,10 @@ EMBEDDED_SERVICES: tuple[str, ...] = (
 # Jinja2 renders user data with this in place of the version; it becomes ${var.app_version} in
 # the HCL heredoc so that `-var app_version=...` changes the user data too.
 _VERSION_SENTINEL = "@@BGTOOL-APP-VERSION@@"
+_STORE_SENTINELS = {key: f"@@BGTOOL-SESSION-STORE-{key.upper()}@@" for key in ("name", "endpoint", "user")}
+# Placeholders of the user data that become Terraform interpolations once its text is escaped.
+_INTERPOLATED = {_VERSION_SENTINEL: "${var.app_version}",
+                 **{sentinel: f"${{local.base.session_store.{key}}}" for key, sentinel in _STORE_SENTINELS.items()}}
 _HEREDOC_MARKER = "BGTOOL_USER_DATA"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _KEYWORDS = frozenset({"true", "false", "null", "for", "in", "if"})
@@ -229,7 +233,7 @@ def _context(root: Path, loaded: LoadedEnvironment, layer: str) -> dict[str, Any
         "provider_settings": _provider_settings(config),
         "provider_endpoints": {svc: _endpoint(config) for svc in EMBEDDED_SERVICES},
         "default_tags": _default_tags(loaded, layer),
-        "module_source": {m: _relative(here, Path(root) / "modules" / m) for m in MODULES},
+        "module_source": {m.replace("-", "_"): _relative(here, Path(root) / "modules" / m) for m in MODULES},
         "listener_ports": _listener_ports(config),
         "version_pattern": VERSION_PATTERN,
     }
@@ -315,6 +319,16 @@ def _relative(start: Path, target: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _session_store(config: Environment) -> dict[str, Any] | None:
+    """What the user data may say about the shared session store; its name, endpoint and user are
+    the base layer's outputs, known only once it is applied (interpolations, like the version)."""
+    store = config.state_store
+    if store is None:
+        return None
+    return {"kind": store.kind, "name": _STORE_SENTINELS["name"], "endpoint": _STORE_SENTINELS["endpoint"],
+            "user": _STORE_SENTINELS["user"], "ttl_seconds": store.ttl_hours * 3600}
+
+
 def _user_data(root: Path, loaded: LoadedEnvironment, color: Color) -> tuple[str, str]:
     """(source, HCL heredoc body) of a color's user data; version -> ${var.app_version}."""
     config = loaded.config
@@ -338,6 +352,7 @@ def _user_data(root: Path, loaded: LoadedEnvironment, color: Color) -> tuple[str
             app=config.app,
             color=color.value,
             version=_VERSION_SENTINEL,
+            session_store=_session_store(config),
         )
     except TemplateError as exc:
         raise RenderError(
@@ -351,7 +366,9 @@ def _user_data(root: Path, loaded: LoadedEnvironment, color: Color) -> tuple[str
     # Literal text in an HCL template: escape interpolation and directive openers, then put the
     # version back as a real interpolation.
     text = text.replace("${", "$${").replace("%{", "%%{")
-    return shown, text.replace(_VERSION_SENTINEL, "${var.app_version}")
+    for sentinel, expression in _INTERPOLATED.items():
+        text = text.replace(sentinel, expression)
+    return shown, text
 
 
 # --------------------------------------------------------------------------------------------

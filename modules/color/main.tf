@@ -6,7 +6,7 @@ locals {
     "bgtool:env"   = var.environment
     "bgtool:color" = var.color
   }
-  instance_tags = merge(var.tags, local.color_tags, {
+  instance_tags = merge(var.tags, var.instance_tags, local.color_tags, {
     "bgtool:version" = var.app_version
     Name             = "${var.name}-${var.color}"
   })

@@ -335,3 +335,10 @@ variable "tags" {
     error_message = "Tag keys must be 1-128 characters and tag values at most 256 characters."
   }
 }
+
+variable "instance_tags" {
+  description = "Extra tags for the instances only (e.g. the shared session store's name, which the embedded AWS's data plane reads)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

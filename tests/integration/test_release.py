@@ -13,10 +13,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from bgtool.aws.live import color_live, target_group_arns
 from bgtool.aws.session import Aws
 from bgtool.config.schema import Color, load_environment
+from bgtool.embedded.sessions import COOKIE
 from bgtool.release.history import History
 from bgtool.release.traffic import live_weights
 from bgtool.release.weights import Weights
@@ -105,6 +107,37 @@ def test_rollback_restores_the_previous_color(rel: Project) -> None:
     assert "active_color: blue" in _file(rel)
     record = _last_record(rel)
     assert (record.operation, record.result, record.to_color) == ("rollback", "succeeded", "blue")
+
+
+def _production_url(project: Project) -> str:
+    doc = json.loads(project.ok("local", "status", "--env", ENV, "--json").stdout)
+    return str(doc["listeners"]["80"])
+
+
+def _visit(url: str, cookie: str | None) -> dict:
+    cookies = {COOKIE: cookie} if cookie else {}
+    answer = requests.get(f"{url}/session", cookies=cookies, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_session_goes_on_across_a_switch_and_a_rollback(rel: Project) -> None:
+    """The base layer's session table outlives either color: the session a user started on blue is
+    the one green answers after the switch, and blue again after the rollback."""
+    url = _production_url(rel)
+    started = _visit(url, None)
+    assert started["served_by"]["color"] == "blue" and started["new"], started
+    session = started["session"]
+
+    rel.ok("switch", ENV, *FAST)
+    on_green = _visit(url, session)
+    assert on_green["served_by"]["color"] == "green", on_green
+    assert (on_green["session"], on_green["new"], on_green["started_on"]["color"]) == (session, False, "blue")
+
+    rel.ok("rollback", ENV, "--yes")
+    back = _visit(url, session)
+    assert (back["served_by"]["color"], back["session"], back["new"]) == ("blue", session, False), back
+    assert back["hits"] == on_green["hits"] + 1
 
 
 def test_alarm_during_bake_restores_and_a_second_switch_meets_the_lock(rel: Project) -> None:

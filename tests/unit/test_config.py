@@ -131,3 +131,15 @@ def test_endpoint_override_only_for_embedded(project: Path) -> None:
     prod = load_environment(project, "prod", endpoint_override="http://127.0.0.1:5999")
     assert local.config.aws.endpoint == "http://127.0.0.1:5999"
     assert prod.config.aws.endpoint is None
+
+
+def test_a_session_store_the_embedded_aws_cannot_serve_is_refused(project: Path) -> None:
+    edit_yaml(project / "environments/local.yaml", "  kind: dynamodb", "  kind: elasticache")
+    (msg,) = problems(project)
+    assert "state_store" in msg and "elasticache" in msg and "allowed here: dynamodb" in msg
+
+
+def test_an_unknown_session_store_kind_names_the_allowed_ones(project: Path) -> None:
+    edit_yaml(project / "environments/local.yaml", "  kind: dynamodb", "  kind: memcached")
+    (msg,) = problems(project)
+    assert "state_store.kind" in msg and "'dynamodb'" in msg and "'elasticache'" in msg

@@ -324,3 +324,21 @@ def test_supervisor_reports_a_command_that_exits_at_once(tmp_path: Path) -> None
     assert health_verdict(target, "MAINT", "", "", "")[:2] == ("unhealthy", "Target.FailedHealthChecks")
     sup.stop_all()
     assert not (tmp_path / "i-x.json").exists()
+
+
+def test_two_processes_started_in_one_tick_never_get_the_same_port(tmp_path: Path) -> None:
+    """The kernel may give the same free port to two calls in a row; the second process would not bind."""
+    import sys
+
+    from bgtool.embedded.targets import Supervisor, free_port
+
+    first = free_port()
+    assert all(free_port({first}) != first for _ in range(50))
+    sup = Supervisor(tmp_path, lambda s, port: [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path)
+    specs = {f"i-{n}": TargetSpec(f"i-{n}", "local", "green", "1.0.0", "/health") for n in range(12)}
+    try:
+        sup.sync(specs, 0.0)
+        ports = [t.port for t in sup.targets.values()]
+        assert len(ports) == 12 and len(set(ports)) == 12
+    finally:
+        sup.stop_all()
