@@ -181,6 +181,67 @@ QUEUE_WRITES: tuple[str, ...] = (
     "sqs:UntagQueue",
 )
 
+# state_store (modules/session-store): the sessions table, or the cache's replication group with
+# its users, user group and subnet group; and the instances' role and instance profile.
+TABLE_READS: tuple[str, ...] = (
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:ListTagsOfResource",
+)
+TABLE_WRITES: tuple[str, ...] = (
+    "dynamodb:CreateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:TagResource",
+    "dynamodb:UntagResource",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:UpdateTable",
+    "dynamodb:UpdateTimeToLive",
+)
+CACHE_READS: tuple[str, ...] = ("elasticache:Describe*", "elasticache:ListTagsForResource")
+CACHE_WRITES: tuple[str, ...] = (
+    "elasticache:AddTagsToResource",
+    "elasticache:CreateCacheSubnetGroup",
+    "elasticache:CreateReplicationGroup",
+    "elasticache:CreateUser",
+    "elasticache:CreateUserGroup",
+    "elasticache:DeleteCacheSubnetGroup",
+    "elasticache:DeleteReplicationGroup",
+    "elasticache:DeleteUser",
+    "elasticache:DeleteUserGroup",
+    "elasticache:ModifyCacheSubnetGroup",
+    "elasticache:ModifyReplicationGroup",
+    "elasticache:ModifyUser",
+    "elasticache:ModifyUserGroup",
+    "elasticache:RemoveTagsFromResource",
+)
+APP_ROLE_READS: tuple[str, ...] = (
+    "iam:GetInstanceProfile",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:ListRolePolicies",
+)
+APP_ROLE_WRITES: tuple[str, ...] = (
+    "iam:AddRoleToInstanceProfile",
+    "iam:CreateInstanceProfile",
+    "iam:CreateRole",
+    "iam:DeleteInstanceProfile",
+    "iam:DeleteRole",
+    "iam:DeleteRolePolicy",
+    "iam:PassRole",  # launch templates and Auto Scaling groups hand the role to the instances
+    "iam:PutRolePolicy",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:TagInstanceProfile",
+    "iam:TagRole",
+    "iam:UntagInstanceProfile",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRoleDescription",
+)
+KEY_USE: tuple[str, ...] = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")
+
 ALARM_WRITES: tuple[str, ...] = (
     "cloudwatch:DeleteAlarms",
     "cloudwatch:PutMetricAlarm",
@@ -216,6 +277,20 @@ class Scope:
     def queues(self) -> str:
         """By prefix, not by name: a renamed workers.queue replaces the queue, and the old one must go."""
         return self.arn("sqs", f"{self.name}-*")
+
+    @property
+    def store(self) -> str:
+        """modules/session-store names everything <name>-sessions (the role and profile with a suffix)."""
+        return f"{self.name}-sessions"
+
+    def app_role(self) -> list[str]:
+        iam = f"arn:{self.partition}:iam::{self.account}"
+        return [f"{iam}:role/{self.store}-app-*", f"{iam}:instance-profile/{self.store}-app-*"]
+
+    def cache(self) -> list[str]:
+        kinds = {"replicationgroup": self.store, "cluster": f"{self.store}-*", "subnetgroup": self.store,
+                 "usergroup": self.store, "user": f"{self.store}-*"}
+        return [self.arn("elasticache", f"{kind}:{name}") for kind, name in kinds.items()]
 
     def zone(self, zone_id: str | None) -> str:
         """A given zone exactly; a zone the base layer creates has no id before its first apply."""
@@ -264,6 +339,35 @@ def _reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
         out += _dns_reads(scope, config.dns)
     if config.workers is not None:
         out.append(_statement("ReadWorkerQueue", QUEUE_READS, [scope.queues]))
+    if config.state_store is not None:
+        out += _store_reads(scope, config)
+    return out
+
+
+def _store_reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
+    store = config.state_store
+    assert store is not None
+    out = [_statement("ReadSessionStoreRole", APP_ROLE_READS, scope.app_role())]
+    if store.kind == "dynamodb":
+        out.append(_statement("ReadSessionTable", TABLE_READS, [scope.arn("dynamodb", f"table/{scope.store}")]))
+    else:  # Describe calls of ElastiCache are not scoped to a resource
+        out.append(_statement("ReadSessionCache", CACHE_READS, ["*"]))
+    return out
+
+
+def _store_writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
+    store = config.state_store
+    assert store is not None
+    out = [_statement("SessionStoreRole", APP_ROLE_WRITES, scope.app_role())]
+    if store.kind == "dynamodb":
+        out.append(_statement("SessionTable", TABLE_WRITES, [scope.arn("dynamodb", f"table/{scope.store}")]))
+    else:
+        out += [_statement("SessionCache", CACHE_WRITES, scope.cache()),
+                _statement("CacheServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
+                           [f"arn:{scope.partition}:iam::{scope.account}:role/aws-service-role/*"],
+                           Condition={"StringEquals": {"iam:AWSServiceName": "elasticache.amazonaws.com"}})]
+    if store.kms_key_arn:
+        out.append(_statement("SessionStoreKey", KEY_USE, [store.kms_key_arn]))
     return out
 
 
@@ -331,6 +435,8 @@ def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
         out += _dns_writes(scope, config.dns)
     if config.workers is not None:
         out.append(_statement("WorkerQueue", QUEUE_WRITES, [scope.queues]))
+    if config.state_store is not None:
+        out += _store_writes(scope, config)
     return out
 
 

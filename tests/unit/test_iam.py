@@ -234,3 +234,40 @@ def test_plan_and_drift_read_dns_and_queues_without_writing(role: str, variant: 
     assert {"route53:GetHostedZone", "route53:ListResourceRecordSets"} <= actions(document)
     if variant == "workers":
         assert {"sqs:GetQueueAttributes", "sqs:ListQueueTags"} == {a for a in actions(document) if a.startswith("sqs:")}
+
+
+def test_session_table_and_app_role_are_scoped_to_the_store() -> None:
+    cfg = config("local")  # state_store: dynamodb
+    by_sid = statements(policy("local", cfg, "apply", account="210987654321"))
+    assert by_sid["SessionTable"]["Resource"] == ["arn:aws:dynamodb:us-east-1:210987654321:table/bgtool-local-sessions"]
+    assert {"dynamodb:CreateTable", "dynamodb:UpdateTimeToLive", "dynamodb:UpdateContinuousBackups"} <= set(
+        by_sid["SessionTable"]["Action"])
+    assert by_sid["SessionStoreRole"]["Resource"] == [
+        "arn:aws:iam::210987654321:role/bgtool-local-sessions-app-*",
+        "arn:aws:iam::210987654321:instance-profile/bgtool-local-sessions-app-*"]
+    assert "iam:PassRole" in by_sid["SessionStoreRole"]["Action"]
+    reads = statements(policy("local", cfg, "drift"))
+    assert reads["ReadSessionTable"]["Action"] == sorted(
+        ["dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive",
+         "dynamodb:ListTagsOfResource"])
+    assert not {"SessionTable", "SessionStoreRole"} & set(reads)
+
+
+def test_a_cache_store_writes_only_its_own_cache_objects() -> None:
+    cfg = config("prod")  # state_store: elasticache
+    by_sid = statements(policy("prod", cfg, "apply"))
+    cache = by_sid["SessionCache"]
+    assert all(":elasticache:" in r and "shop-prod-sessions" in r for r in cache["Resource"]), cache
+    assert "elasticache:CreateReplicationGroup" in cache["Action"]
+    assert "SessionTable" not in by_sid
+    for role in ("plan", "drift"):
+        document = policy("prod", cfg, role)
+        assert not any(a.startswith("elasticache:") for a in writes(document))
+        assert "elasticache:Describe*" in actions(document)
+
+
+def test_no_session_store_permissions_without_a_store() -> None:
+    cfg = config("local").model_copy(update={"state_store": None})
+    for role in ROLES:
+        assert not [a for a in actions(policy("local", cfg, role)) if a.startswith(("elasticache:", "iam:Get"))]
+        assert not any("sessions" in r for s in policy("local", cfg, role)["Statement"] for r in s["Resource"])
