@@ -179,6 +179,10 @@ def _lock_advice() -> str:
 
 
 _TERRAFORM_CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("failed to query available provider packages", "could not connect to registry.terraform.io"),
+     "Terraform cannot download the AWS provider (no way to the registry)",
+     "Point Terraform at a provider mirror: terraform.provider_mirror in the environment file or "
+     "BGTOOL_PROVIDER_MIRROR (the Makefile sets it from scripts/find-provider-mirror)"),
     (("no valid credential sources", "expiredtoken", "security token included in the request is expired",
       "invalidclienttokenid", "failed to refresh cached credentials", "no ec2 imds role found"),
      "AWS credentials missing or expired", "Refresh the AWS credentials (profile, SSO login or CI role)"),

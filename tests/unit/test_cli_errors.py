@@ -286,3 +286,17 @@ def test_a_failure_after_the_document_was_handed_over_replaces_it(
     monkeypatch.setattr(operate, "print_status", lambda doc: None)
     code, out, _ = run(capsys, "status", "local", "--json")
     assert code == 0 and json.loads(out) == {"ok": True, "env": "local"}
+
+
+def test_a_provider_that_cannot_be_downloaded_points_at_the_mirror(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Terraform's own words on a machine without internet; "dial tcp" in them is not the AWS endpoint."""
+    detail = ('Could not retrieve the list of available versions for provider hashicorp/aws: could not connect to '
+              'registry.terraform.io: failed to request discovery document: Get "https://registry.terraform.io/'
+              '.well-known/terraform.json": dial tcp: lookup registry.terraform.io: no such host')
+    diagnostic = Diagnostic("error", "Failed to query available provider packages", detail)
+    failing_status(monkeypatch, TerraformError("base", "init", [diagnostic]))
+    error = json_failure(capsys, "status", "local")
+    assert "cannot download the AWS provider" in error["message"]
+    assert "endpoint is unreachable" not in error["message"]
+    assert "BGTOOL_PROVIDER_MIRROR" in error["hint"] and "terraform.provider_mirror" in error["hint"]
