@@ -9,6 +9,7 @@ Exit codes (the contract scripts rely on):
 
 from __future__ import annotations
 
+import importlib
 import os
 import shlex
 import sys
@@ -42,8 +43,26 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from bgtool.cli import database, drift, iam, infra, local, local_fault, operate, release  # noqa: F401  (register on import)
+COMMAND_MODULES = ("database", "drift", "iam", "infra", "local", "local_fault", "operate", "release")
+# The module that registers each command: a command imports its own module only, since start-up time
+# is part of how fast `rollback --break-glass` gets traffic back; help and unknown names import all.
+COMMAND_MODULE = {
+    "db": "database", "changed": "drift", "drift": "drift", "iam": "iam", "apply": "infra", "plan": "infra",
+    "render": "infra", "local": "local_fault", "deploy": "operate", "history": "operate", "retire": "operate",
+    "status": "operate", "unlock": "operate", "verify": "operate", "switch": "release", "rollback": "release",
+}
+
+
+@app.callback()
+def _root() -> None:
+    """Zero-downtime blue-green releases on AWS, driven through Terraform."""
+
+
+def _register(args: list[str]) -> None:
+    """Import the command modules (each registers its commands on import)."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    for name in [COMMAND_MODULE[first]] if first in COMMAND_MODULE else COMMAND_MODULES:
+        importlib.import_module(f"bgtool.cli.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     ui.set_json_mode("--json" in args)  # also for failures before the command runs (usage errors)
     try:
-        _register()
+        _register(args)
         from bgtool.cli.common import forget_workspace  # imported by every command module by now
 
         forget_workspace()

@@ -14,7 +14,6 @@ from bgtool.cli import ui
 from bgtool.config.project import find_root
 from bgtool.errors import BgtoolError
 from bgtool.events import Confirm, Question
-from bgtool.release.infra import DESCRIPTION, LOAD_BALANCER
 from bgtool.terraform.layers import RELEASE, Approver, LayerPlan
 from bgtool.terraform.workspace import Workspace
 
@@ -76,6 +75,8 @@ def confirmer(yes: bool, command: str) -> Confirm:
 
 
 def print_plan(plans: list[LayerPlan]) -> None:
+    from bgtool.release.infra import DESCRIPTION, LOAD_BALANCER  # not loaded by commands that print no plan
+
     for p in plans:
         if p.status in ("blocked", "error"):
             ui.console.print(f"[bold]{p.layer}[/]: [yellow]{p.status}[/] {p.error}")

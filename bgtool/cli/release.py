@@ -13,7 +13,6 @@ from bgtool.config.schema import Color, Environment
 from bgtool.errors import BgtoolError
 from bgtool.release import provenance
 from bgtool.release.rollback import RollbackOptions, run_rollback
-from bgtool.release.switch import Switch, already_live, explain, plan_from
 from bgtool.release.weights import parse_steps
 from bgtool.terraform.workspace import Workspace
 
@@ -71,6 +70,8 @@ def switch(
     failed or rolled back (the output and 'bgtool history ENV' say why).
     """
     ui.set_json_mode(as_json)
+    from bgtool.release.switch import Switch, already_live, explain, plan_from  # rollback starts without it
+
     parsed = parse_steps(steps) if steps is not None else None
     ws = open_workspace(env)
     if commit:

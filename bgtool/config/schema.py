@@ -7,6 +7,7 @@ every problem is reported at once with the file, the line, the key path and what
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
@@ -706,13 +707,21 @@ def _read_yaml(path: Path, shown: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(shown, [f"cannot read the file: {exc}"]) from None
     try:
-        return YAML(typ="rt").load(text)
+        return _parse(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(shown, [f"{where}YAML syntax error: {exc.problem or exc.context}"]) from None
     except YAMLError as exc:
         raise ConfigError(shown, [f"YAML error: {exc}"]) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(text: str) -> Any:
+    """One parse per content: an operation reads its file again after each rewrite, and the round-trip
+    parser costs tens of milliseconds a time (time a break-glass rollback spends before its flip).
+    Callers never change the tree (`_plain` copies it)."""
+    return YAML(typ="rt").load(text)
 
 
 def _plain(node: Any) -> Any:

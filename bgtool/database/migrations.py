@@ -17,9 +17,12 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bgtool.database.classify import CONTRACT, SqlError, Statement, parse_statements
 from bgtool.errors import BgtoolError
+
+if TYPE_CHECKING:  # the SQL parser loads only where a migration is parsed (a rollback reads records only)
+    from bgtool.database.classify import Statement
 
 FLYWAY = re.compile(r"^V(?P<version>\d+(?:[._]\d+)*)__(?P<name>.+)\.sql$")
 GOLANG_MIGRATE = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.up\.sql$")
@@ -73,6 +76,8 @@ class Migration:
 
     @property
     def contracts(self) -> list[Statement]:
+        from bgtool.database.classify import CONTRACT
+
         return [s for s in self.statements if s.kind == CONTRACT]
 
     @property
@@ -118,6 +123,8 @@ def load(path: Path, shown: str, dialect: str) -> Migration:
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationError(shown, f"cannot read the file: {exc}") from None
     contract_after, line = _header(text, shown)
+    from bgtool.database.classify import SqlError, parse_statements
+
     try:
         statements = parse_statements(text, dialect)
     except SqlError as exc:

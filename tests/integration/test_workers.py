@@ -1,5 +1,5 @@
 """Workers follow the live color, for real: an SQS queue of the embedded AWS, worker groups in both
-color layers, the sample worker as processes of the local data plane, `exclusive` handover.
+color layers, the sample worker as processes of the local data plane, `exclusive` and `overlap` handover.
 
 A steady stream of messages goes through a switch and a rollback; the sample worker records which
 version processed each message: nothing is lost, and no two versions ever process at the same time.
@@ -46,8 +46,8 @@ def processed(project: Project) -> list[dict[str, Any]]:
 class Sender:
     """A steady stream of numbered messages to the queue."""
 
-    def __init__(self, sqs: Any, url: str) -> None:
-        self.sqs, self.url = sqs, url
+    def __init__(self, sqs: Any, url: str, prefix: str = "m") -> None:
+        self.sqs, self.url, self.prefix = sqs, url, prefix
         self.sent: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -55,7 +55,7 @@ class Sender:
     def _run(self) -> None:
         n = 0
         while not self._stop.is_set():
-            body = f"m-{n:05d}"
+            body = f"{self.prefix}-{n:05d}"
             self.sqs.send_message(QueueUrl=self.url, MessageBody=body)
             self.sent.append(body)
             n += 1
@@ -125,3 +125,30 @@ def test_no_message_is_lost_and_two_versions_never_process_at_once(wrk: Project)
     assert not overlaps, f"two versions processed at once: {overlaps[:5]}"
     drift = wrk.run("drift", ENV, "--json", timeout=900)
     assert drift.returncode in (0, 2) and '"kind": "idle_workers"' not in drift.stdout, drift.stdout[-2000:]
+
+
+def test_overlap_starts_the_new_workers_before_the_old_stop_and_loses_nothing(wrk: Project) -> None:
+    """The default handover: the new color's workers consume before the old color's stop, so the queue
+    never waits; a message is processed once, by either version."""
+    path = wrk.root / f"environments/{ENV}.yaml"
+    path.write_text(path.read_text().replace("handover: exclusive", "handover: overlap"))
+    sqs = wrk.aws(ENV).client("sqs")
+    url = sqs.get_queue_url(QueueName=f"bgtool-{ENV}-orders")["QueueUrl"]
+    with Sender(sqs, url, prefix="overlap") as sender:
+        time.sleep(2)
+        switched = wrk.ok("switch", ENV, "--yes", "--steps", "100", "--json", timeout=900)
+        outcome = json.loads(switched.stdout)
+        assert outcome["result"] == "succeeded", outcome
+        assert [(s["action"], s["color"]) for s in outcome["workers"]["steps"]] == [
+            ("start", "green"), ("stop", "blue")], outcome["workers"]
+        assert workers_of(wrk, "blue") == [] and len(workers_of(wrk, "green")) == 1
+        time.sleep(2)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not set(sender.sent) <= {p["body"] for p in processed(wrk)}:
+        time.sleep(0.5)
+    done = [p for p in processed(wrk) if p["body"].startswith("overlap-")]
+    lost = sorted(set(sender.sent) - {p["body"] for p in done})
+    assert not lost, f"{len(lost)} of {len(sender.sent)} messages never processed: {lost[:10]}"
+    bodies = [p["body"] for p in done]
+    assert len(bodies) == len(set(bodies)), "a message was processed twice"
+    assert {p["version"] for p in done} == {"1.0.0", "1.1.0"}  # both versions consumed around the handover
