@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,11 @@ from tests.helpers import REPO, copy_project
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Let `pytest` alone work like `make test` on an air-gapped machine."""
+    """Let `pytest` alone work like `make test` on an air-gapped machine, and from any shell."""
+    # A shell that starts the suite in the background (`make test &`) starts it with SIGINT ignored,
+    # and every bgtool the tests start would inherit that; the interrupt tests send Ctrl-C on purpose.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if not os.environ.get("BGTOOL_PROVIDER_MIRROR"):
         found = subprocess.run([str(REPO / "scripts/find-provider-mirror")], capture_output=True, text=True)
         if found.stdout.strip():

@@ -179,3 +179,16 @@ def test_a_ttl_above_the_guard_in_the_file_is_refused_before_anything_renders(dn
         assert main_tf.read_text() == rendered
     finally:
         path.write_text(original)
+
+
+def test_break_glass_moves_the_record_weights_by_api_and_terraform_leaves_no_drift(dns: Project) -> None:
+    dns.ok("switch", ENV, "--yes", "--steps", "100", "--monitor", "0", timeout=900)
+    assert weights(dns) == {"blue": 0, "green": 100}
+    done = dns.ok("rollback", ENV, "--yes", "--break-glass", "--json", timeout=900)
+    doc = json.loads(done.stdout)
+    assert doc["result"] == "succeeded" and doc["flip"] and doc["reconcile"]["ok"] is True, doc
+    assert "break glass" in done.stderr
+    assert weights(dns) == {"blue": 100, "green": 0}
+    assert "active_color: blue" in (dns.root / f"environments/{ENV}.yaml").read_text()
+    drift = dns.run("drift", ENV, "--json", timeout=900)
+    assert drift.returncode == 0, drift.stdout[-3000:] + drift.stderr[-2000:]
