@@ -23,9 +23,9 @@ still holds is never cleared: that process is running.
 from __future__ import annotations
 
 import fcntl
-import getpass
 import json
 import os
+import pwd
 import re
 import socket
 from collections.abc import Sequence
@@ -233,13 +233,13 @@ def lock_conflict(diagnostics: Sequence[Diagnostic]) -> dict[str, str] | None:
     return None
 
 
-
 # -- a lock the failing run took itself ----------------------------------------------------------
 
 
 def this_machine() -> str:
-    """Who Terraform names as a lock's holder when it runs here: "<user>@<host>" (statemgr.NewLockInfo)."""
-    return f"{getpass.getuser()}@{socket.gethostname()}"
+    """Who Terraform names as a lock's holder when it runs here: "<user>@<host>" (statemgr.NewLockInfo,
+    whose user is the account of the process's uid, as here; not $LOGNAME or $USER)."""
+    return f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
 
 
 def is_own_lost_lock(holder: dict[str, str], *, command: str, started: datetime, ended: datetime,
@@ -274,8 +274,8 @@ def terraform_running_in(backend_tf: str) -> bool | None:
                 continue
             if (Path(os.readlink(entry / "cwd")) / "backend.tf").read_text() == backend_tf:
                 return True
-        except OSError:
-            continue  # gone meanwhile, or another user's: a lock of another user names that user
+        except (OSError, UnicodeDecodeError):
+            continue  # gone meanwhile, another user's (whose lock names that user), or not a backend file
     return False
 
 
