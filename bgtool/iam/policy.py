@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bgtool.config.schema import DnsSettings, Environment
+from bgtool.config.schema import DnsSettings, Environment, StateStoreSettings
 
 Role = Literal["plan", "drift", "apply"]
 ROLES: tuple[Role, ...] = ("plan", "drift", "apply")
@@ -283,6 +283,10 @@ class Scope:
         """modules/session-store names everything <name>-sessions (the role and profile with a suffix)."""
         return f"{self.name}-sessions"
 
+    @property
+    def table(self) -> str:
+        return self.arn("dynamodb", f"table/{self.store}")
+
     def app_role(self) -> list[str]:
         iam = f"arn:{self.partition}:iam::{self.account}"
         return [f"{iam}:role/{self.store}-app-*", f"{iam}:instance-profile/{self.store}-app-*"]
@@ -340,32 +344,25 @@ def _reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
     if config.workers is not None:
         out.append(_statement("ReadWorkerQueue", QUEUE_READS, [scope.queues]))
     if config.state_store is not None:
-        out += _store_reads(scope, config)
+        out += _store_reads(scope, config.state_store)
     return out
 
 
-def _store_reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
-    store = config.state_store
-    assert store is not None
+def _store_reads(scope: Scope, store: StateStoreSettings) -> list[dict[str, Any]]:
     out = [_statement("ReadSessionStoreRole", APP_ROLE_READS, scope.app_role())]
     if store.kind == "dynamodb":
-        out.append(_statement("ReadSessionTable", TABLE_READS, [scope.arn("dynamodb", f"table/{scope.store}")]))
+        out.append(_statement("ReadSessionTable", TABLE_READS, [scope.table]))
     else:  # Describe calls of ElastiCache are not scoped to a resource
         out.append(_statement("ReadSessionCache", CACHE_READS, ["*"]))
     return out
 
 
-def _store_writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
-    store = config.state_store
-    assert store is not None
+def _store_writes(scope: Scope, store: StateStoreSettings) -> list[dict[str, Any]]:
     out = [_statement("SessionStoreRole", APP_ROLE_WRITES, scope.app_role())]
     if store.kind == "dynamodb":
-        out.append(_statement("SessionTable", TABLE_WRITES, [scope.arn("dynamodb", f"table/{scope.store}")]))
+        out.append(_statement("SessionTable", TABLE_WRITES, [scope.table]))
     else:
-        out += [_statement("SessionCache", CACHE_WRITES, scope.cache()),
-                _statement("CacheServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
-                           [f"arn:{scope.partition}:iam::{scope.account}:role/aws-service-role/*"],
-                           Condition={"StringEquals": {"iam:AWSServiceName": "elasticache.amazonaws.com"}})]
+        out.append(_statement("SessionCache", CACHE_WRITES, scope.cache()))
     if store.kms_key_arn:
         out.append(_statement("SessionStoreKey", KEY_USE, [store.kms_key_arn]))
     return out
@@ -426,8 +423,7 @@ def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
         _statement("Alarms", ALARM_WRITES, [scope.arn("cloudwatch", f"alarm:{name}-*")]),
         _statement("ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"],
                    [f"arn:{scope.partition}:iam::{scope.account}:role/aws-service-role/*"],
-                   Condition={"StringEquals": {"iam:AWSServiceName": [
-                       "autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]}}),
+                   Condition={"StringEquals": {"iam:AWSServiceName": _linked_services(config)}}),
     ]
     if config.alb.access_logs:
         out.append(_statement("AccessLogBucket", LOG_BUCKET_WRITES, [scope.log_bucket]))
@@ -436,8 +432,16 @@ def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
     if config.workers is not None:
         out.append(_statement("WorkerQueue", QUEUE_WRITES, [scope.queues]))
     if config.state_store is not None:
-        out += _store_writes(scope, config)
+        out += _store_writes(scope, config.state_store)
     return out
+
+
+def _linked_services(config: Environment) -> list[str]:
+    """Services whose service-linked role the first apply in an account may have to create."""
+    services = ["autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]
+    if config.state_store is not None and config.state_store.kind == "elasticache":
+        services.append("elasticache.amazonaws.com")
+    return services
 
 
 def _load_balancers(scope: Scope, config: Environment) -> list[str]:
