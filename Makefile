@@ -14,26 +14,34 @@ export BGTOOL_PROVIDER_MIRROR
 
 .PHONY: help venv demo test lint unit integration bench local-up local-down \
         render plan apply status deploy verify switch rollback retire \
-        history drift drift-all clean checkov haproxy bench-dataplane
+        history drift drift-all clean checkov haproxy bench-dataplane lock
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the versions CI last passed with (constraints/*.txt): a new release of a dependency never
+# turns a first `make test` red. `make lock` refreshes them within pyproject.toml's ranges.
+CONSTRAINTS      := constraints/bgtool.txt
+SCAN_CONSTRAINTS := constraints/scan.txt
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[local,test]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) pip
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[local,test]'
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv and install bgtool with its local and test extras
 
 # checkov in a venv of its own: its tight boto3/botocore pins would otherwise hold bgtool's back.
 CHECKOV_VENV ?= .venv-checkov
-$(CHECKOV_VENV)/.installed: pyproject.toml
+$(CHECKOV_VENV)/.installed: pyproject.toml $(SCAN_CONSTRAINTS)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet '.[scan]'
+	$(CHECKOV_VENV)/bin/pip install --quiet -c $(SCAN_CONSTRAINTS) pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -c $(SCAN_CONSTRAINTS) '.[scan]'
 	touch $@
+
+lock: ## refresh constraints/*.txt: the newest releases pyproject.toml allows, then run `make test` before committing
+	PYTHON=$(PYTHON) scripts/lock-constraints
 
 VERSION      ?=
 DEMO_VERSION ?= 1.1.0
