@@ -12,7 +12,7 @@ PORT   ?= 5000
 BGTOOL_PROVIDER_MIRROR ?= $(shell scripts/find-provider-mirror)
 export BGTOOL_PROVIDER_MIRROR
 
-.PHONY: help venv demo test lint unit integration bench local-up local-down \
+.PHONY: help venv demo test check quick-lint lint unit integration bench local-up local-down \
         render plan apply status deploy verify switch rollback retire \
         history drift drift-all clean checkov haproxy bench-dataplane lock
 
@@ -59,12 +59,17 @@ TEST_JOBS ?= 3
 test: venv haproxy lint ## lint, unit and integration tests (starts its own embedded AWS)
 	$(BIN)/python -m pytest -ra -n $(TEST_JOBS) --dist loadfile
 
-lint: venv ## ruff, the import contract, terraform fmt, actionlint and checkov
+lint: venv quick-lint ## ruff, the import contract, terraform fmt, actionlint and checkov
+	$(MAKE) --no-print-directory checkov
+
+quick-lint: venv ## ruff, the import contract, terraform fmt and actionlint (the linters that take seconds)
 	$(BIN)/ruff check bgtool tests bench
 	$(BIN)/lint-imports
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive modules
 	$(BIN)/actionlint .github/workflows/*.yml
-	$(MAKE) --no-print-directory checkov
+
+check: venv quick-lint ## the inner loop: quick linters and unit tests (no AWS, no checkov); `make test` is the full suite
+	$(BIN)/python -m pytest -q -n 2 -m 'not integration'
 
 checkov: venv $(CHECKOV_VENV)/.installed ## checkov over every rendered layer of every example environment (offline)
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov BGTOOL=$(BGTOOL) scripts/checkov-examples

@@ -78,7 +78,8 @@ def switch(
         provenance.require_git(ws.loaded.path)
     before = ws.config
     target = _color(to)
-    plan = plan_from(ws, target, parsed, bake, monitor, accept_inconclusive=accept_inconclusive)
+    plan = plan_from(ws, target, parsed, bake, monitor, accept_inconclusive=accept_inconclusive,
+                     explicit=target is not None)
     if already_live(ws, plan.to):
         ui.console.print(f"{env}: {plan.to.value} is the file's color and already serves 100%: nothing to do")
         if as_json:

@@ -25,13 +25,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bgtool import interrupts
+from bgtool.aws.live import ColorLive
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.events import CheckResult, Confirm, Note, PhaseEntered, Question, RecordWritten, Restored, StepApplied
 from bgtool.release.analysis import Verdict, judge_traffic
 from bgtool.release.gate import GateReport
-from bgtool.release.history import History, Record
-from bgtool.release.provenance import begin, refuse_stale, stamp
+from bgtool.release.history import Record
+from bgtool.release.provenance import begin, stamp
 from bgtool.release.seams import router_for
 from bgtool.release.switch_io import SwitchIO, WorkspaceIO
 from bgtool.release.weights import (
@@ -39,6 +40,7 @@ from bgtool.release.weights import (
     Weights,
     health_problems,
     remaining_steps,
+    serving_problems,
     step_test_color,
     step_weights,
 )
@@ -84,17 +86,17 @@ class Phase:
         return self.state.value
 
 
-def next_phase(phase: Phase, ok: bool, n_steps: int, *, off_old: bool = False) -> Phase:
+def next_phase(phase: Phase, ok: bool, n_steps: int) -> Phase:
     """The phase after PHASE succeeded (ok) or failed.
 
-    `off_old`: the handler found traffic not all on the old color (an earlier switch crashed
-    half way), so even an early failure must restore.
+    A failure before the first step changed nothing, so nothing is restored, even when production
+    was already split when the switch began (a restore only ever goes back to that start).
     """
     if phase.terminal:
         raise ValueError(f"{phase.state.value} is terminal")
     if n_steps < 1:
         raise ValueError("a switch needs at least one step")
-    moved = phase.moved or off_old
+    moved = phase.moved
     s = phase.state
     if not ok:
         if s is State.RESTORE:
@@ -141,6 +143,9 @@ class SwitchPlan:
     trigger: str = "switch"
     accept_inconclusive: bool = False
     """Go on when the gate's only shortcoming is too little data (the operator's call, recorded)."""
+    explicit: bool = False
+    """The operator named the target (`--to`): a deliberate choice, so a file that predates the last
+    release is no reason to refuse. A target taken from the file is only as good as the file."""
 
     @property
     def from_color(self) -> Color:
@@ -199,7 +204,8 @@ class Switch:
         self.outcome = Outcome(io.env, plan.from_color.value, plan.to.value)
         self.config = io.config()
         self.gate_report: GateReport | None = None
-        self._off_old = False
+        self.start: Weights | None = None
+        """What production served when the switch began: the only state a restore goes back to."""
         self._detected_at: float | None = None
         self._source = begin(ws) if ws is not None else {}
         self._holding = ExitStack()  # from the first interrupt or restore on: interrupts held back (run's end)
@@ -222,13 +228,12 @@ class Switch:
     # -- the loop ---------------------------------------------------------------------------
     def _drive(self) -> None:
         phase = Phase(State.PREFLIGHT)
-        n = len(self.weights)
         while not phase.terminal:
+            n = len(self.weights)  # preflight re-plans the steps from the live share
             self.outcome.trace.append(phase.label(n))
             self.io.emit(PhaseEntered(self.plan.operation, phase.label(n)))
-            self._off_old = False
             ok = self._attempt(phase)
-            phase = next_phase(phase, ok, n, off_old=self._off_old)
+            phase = next_phase(phase, ok, len(self.weights))
         self.outcome.result = phase.state.value
         if phase.state is not State.SUCCEEDED:
             self.outcome.live_weights = self.io.router.describe()
@@ -260,9 +265,14 @@ class Switch:
 
     # -- handlers ---------------------------------------------------------------------------
     def _preflight(self, phase: Phase) -> None:
-        env, to = self.io.env, self.plan.to
+        """Decided under the operation lock, on the file and production as they are now: a file that
+        predates the last release, a target that already serves everything, or an old color that
+        could not take the traffic back is refused before anything moves."""
+        env, to, old = self.io.env, self.plan.to, self.plan.from_color
         self.config = self.io.config()  # the file as it is now, validated again
         self.outcome.versions = self.versions()
+        if not self.plan.explicit:
+            self.io.refuse_stale(f"move production traffic to {to.value}")
         settings = self.config.colors.of(to)
         if settings.retired:
             raise Stop(f"{to.value} is retired (scaled to zero)",
@@ -270,7 +280,13 @@ class Switch:
         current = self.io.router.live_weights()
         if current is None:
             raise Stop("no production listener found", hint=f"Run 'bgtool apply {env}' first.")
-        self._off_old = current != Weights.all_on(self.plan.from_color)
+        self.start = current
+        if current.of(to) == 100:
+            raise Stop(f"{to.value} already serves 100% of production while the file says active_color "
+                       f"{self.config.active_color.value}: the file is behind production",
+                       hint=f"See 'bgtool status {env}' and 'bgtool history {env}'; bring the file up to date "
+                            "(merge the last release's change) before releasing again.")
+        self.weights = step_weights(to, remaining_steps(self.plan.steps, current.of(to)))
         guard = getattr(self.io.router, "guard", None)
         if guard is not None:  # a router whose changes reach clients only as caches expire (DNS)
             self.io.emit(Note(guard(), "ok"))
@@ -278,10 +294,25 @@ class Switch:
         if live.versions != [settings.version]:
             raise Stop(f"{to.value} runs version {', '.join(live.versions) or 'none'} but the file says "
                        f"{settings.version}", hint=f"Deploy it first: 'bgtool deploy {env} {settings.version}'.")
-        self.io.emit(Note(f"preflight: {self.plan.from_color.value} → {to.value}, {to.value} runs "
-                          f"{settings.version}; live {current}", "ok"))
+        self._check_keeps_serving(old)
+        self.io.emit(Note(f"preflight: {old.value} → {to.value}, {to.value} runs {settings.version}; live "
+                          f"{current}; steps {','.join(str(w.of(to)) for w in self.weights)}", "ok"))
+
+    def _check_keeps_serving(self, old: Color) -> None:
+        """The old color serves during the steps and takes everything back on a restore: it must be able to."""
+        problems = []
+        if self.config.colors.of(old).retired:
+            problems.append(f"{old.value} is retired")
+        live = self.io.compute.live(old)
+        if live.healthy_targets == 0:
+            problems.append(f"{old.value} has no healthy targets ({len(live.targets)} registered)")
+        problems += self.io.serving_problems(old)
+        if problems:
+            raise Stop(f"{old.value} keeps serving during the steps and takes traffic back on a restore, but "
+                       f"{'; '.join(problems)}", hint=f"Fix or redeploy {old.value} first.")
 
     def _gate(self, phase: Phase) -> None:
+        self._point_test_listener()
         report = self.io.gate(self.plan.to)
         self.gate_report = report
         self.outcome.gate = report.to_dict()
@@ -300,6 +331,16 @@ class Switch:
                        hint="Too little data is not a pass: send traffic and run it again, or go on with "
                             "--accept-inconclusive.")
         raise Stop(f"health gate failed on {self.plan.to.value}: {failures}")
+
+    def _point_test_listener(self) -> None:
+        """The gate proves the target through the test listener, which the file's layout points at the
+        file's idle color. A switch to another color (the reconcile after an out-of-band flip) first
+        points it at the target, production weights unchanged."""
+        test_color = getattr(self.io.router, "test_color", None)
+        if test_color is None or self.start is None or test_color() is self.plan.to:
+            return
+        self.io.emit(Note(f"test listener → {self.plan.to.value} (production stays {self.start})"))
+        self.io.router.apply(self.start, self.plan.to)
 
     def _confirm(self, phase: Phase) -> None:
         plan, v, env = self.plan, self.outcome.versions, self.io.env
@@ -377,24 +418,29 @@ class Switch:
         self.io.emit(Note(report.describe(old.value), "ok" if report.quiet else "warn"))
 
     def _restore(self, phase: Phase) -> None:
-        """Users first, then the books: a direct flip takes production off the failing color within a
-        second of detection, and the Terraform apply that follows makes state agree (and is the
-        restore on its own when the flip itself fails)."""
+        """Back to what production served when the switch began, never further. Users first, then the
+        books: when that is all on the old color a direct flip takes production off the failing color
+        within a second of detection, and the Terraform apply that follows makes state agree (and is
+        the restore on its own when the flip itself fails, or when the start was a split)."""
         self._hold_interrupts()
         old = self.plan.from_color
+        start = self.start or Weights.all_on(old)
         detected = self._detected_at if self._detected_at is not None else self.clock()
-        self.io.emit(Note(f"↩ restoring 100% on {old.value}: direct flip, then {self.io.router.mode} reconcile",
-                          "warn"))
-        try:
-            self.io.router.flip(old)
-            self.outcome.restore["flip_seconds"] = round(self.clock() - detected, 3)
-        except (BgtoolError, ClientError, BotoCoreError) as exc:
-            self.outcome.restore["flip_error"] = getattr(exc, "message", None) or str(exc)
-            self.io.emit(Note(f"direct flip failed ({self.outcome.restore['flip_error']}); restoring through "
-                              "Terraform only", "warn"))
-        self.io.router.apply(Weights.all_on(old), self.plan.to)
+        direct = start == Weights.all_on(old)
+        self.io.emit(Note(f"↩ restoring production to {start}: {'direct flip, then ' if direct else ''}"
+                          f"{self.io.router.mode} reconcile", "warn"))
+        self.outcome.restore["to"] = start.as_dict()
+        if direct:
+            try:
+                self.io.router.flip(old)
+                self.outcome.restore["flip_seconds"] = round(self.clock() - detected, 3)
+            except (BgtoolError, ClientError, BotoCoreError) as exc:
+                self.outcome.restore["flip_error"] = getattr(exc, "message", None) or str(exc)
+                self.io.emit(Note(f"direct flip failed ({self.outcome.restore['flip_error']}); restoring through "
+                                  "Terraform only", "warn"))
+        self.io.router.apply(start, self.plan.to)
         self.outcome.restore["reconcile_seconds"] = round(self.clock() - detected, 3)
-        self.io.emit(Restored(old.value, True, f"(production {Weights.all_on(old)})"))
+        self.io.emit(Restored(old.value, True, f"(production {start})"))
 
     # -- helpers ----------------------------------------------------------------------------
     def _hold_interrupts(self) -> None:
@@ -420,7 +466,7 @@ class Switch:
                 polls += 1
                 problems = self._health()
                 if problems:
-                    raise Stop(f"{self.plan.to.value} {'; '.join(problems)}")
+                    raise Stop("; ".join(problems))
                 self._judge_traffic(what)
                 remaining = deadline - self.clock()
                 if remaining <= 0:
@@ -462,9 +508,12 @@ class Switch:
         self.io.emit(Note(f"{what} traffic: {served} ({traffic['verdict']})", level))
 
     def _health(self) -> list[str]:
-        live = self.io.compute.live(self.plan.to)
-        sample = HealthSample({t.id: t.state for t in live.targets}, list(live.alarms_firing))
-        return health_problems(sample, self.config.gate.min_healthy)
+        """The new color must be wholly healthy; the old one, which still serves or is what a restore goes
+        back to, must keep a healthy target and no alarm (its 5xx are production's 5xx too)."""
+        new, old = self.plan.to, self.plan.from_color
+        problems = [f"{new.value} {p}" for p in health_problems(_sample(self.io.compute.live(new)),
+                                                                 self.config.gate.min_healthy)]
+        return problems + [f"{old.value} {p}" for p in serving_problems(_sample(self.io.compute.live(old)))]
 
     def _record(self) -> None:
         o = self.outcome
@@ -493,6 +542,10 @@ class Switch:
         self.io.emit(RecordWritten(record.operation, record.result))
 
 
+def _sample(live: ColorLive) -> HealthSample:
+    return HealthSample({t.id: t.state for t in live.targets}, list(live.alarms_firing))
+
+
 def _served(numbers: dict[str, Any] | None) -> str:
     if not numbers:
         return "no data"
@@ -506,7 +559,8 @@ def _served(numbers: dict[str, Any] | None) -> str:
 
 
 def plan_from(ws: Workspace, to: Color | None, steps: list[int] | None, bake: float | None,
-              monitor: float | None, *, trigger: str = "switch", accept_inconclusive: bool = False) -> SwitchPlan:
+              monitor: float | None, *, trigger: str = "switch", accept_inconclusive: bool = False,
+              explicit: bool = False) -> SwitchPlan:
     """Fill what the command line left out from the environment file's `traffic` settings."""
     traffic = ws.config.traffic
     return SwitchPlan(
@@ -517,12 +571,20 @@ def plan_from(ws: Workspace, to: Color | None, steps: list[int] | None, bake: fl
         poll_seconds=traffic.poll_seconds,
         trigger=trigger,
         accept_inconclusive=accept_inconclusive,
+        explicit=explicit,
     )
 
 
 def already_live(ws: Workspace, to: Color) -> bool:
     """TO is the file's color and already serves 100% live: a switch has nothing to do."""
     return ws.config.active_color is to and router_for(ws).live_weights() == Weights.all_on(to)
+
+
+def _back(outcome: Outcome) -> str:
+    start = outcome.restore.get("to") or {outcome.from_color: 100}
+    if start.get(outcome.from_color) == 100:
+        return f"at 100% on {outcome.from_color}"
+    return "to " + " / ".join(f"{c} {w}" for c, w in start.items()) + ", as it was when the switch began"
 
 
 def explain(outcome: Outcome) -> str:
@@ -532,7 +594,7 @@ def explain(outcome: Outcome) -> str:
         return f"{env}: production traffic is 100% on {outcome.to_color} ({outcome.seconds:.1f}s)"
     if outcome.result == "rolled-back":
         return (f"{env}: switch to {outcome.to_color} rolled back: {outcome.reason}. "
-                f"Production traffic is back at 100% on {outcome.from_color}.")
+                f"Production traffic is back {_back(outcome)}.")
     if outcome.restore_error:
         return (f"{env}: switch to {outcome.to_color} failed ({outcome.reason}) and the restore failed too "
                 f"({outcome.restore_error}). Live production weights now: {outcome.live_weights}. "
@@ -553,7 +615,6 @@ def gitops_handler(confirm: Confirm) -> Callable[[Workspace], Any]:
         to = ws.config.active_color
         if current is None or current == Weights.all_on(to):
             return None
-        refuse_stale(ws, History.of(ws).read(), f"move production traffic to {to.value}")
         ws.emit(Note(f"{ws.env}: the file says active_color {to.value}, live production is {current}: "
                      "guarded switch (gate, steps, bake) instead of a plain traffic apply"))
         steps = remaining_steps(ws.config.traffic.steps, current.of(to))

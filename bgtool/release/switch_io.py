@@ -50,6 +50,12 @@ class SwitchIO(Protocol):
 
     def lock(self, label: str) -> AbstractContextManager[object]: ...
 
+    def refuse_stale(self, action: str) -> None:
+        """Raise when the environment file predates the last release that wrote it (provenance)."""
+
+    def serving_problems(self, color: Color) -> list[str]:
+        """Why COLOR must not serve production: its version predates a contract migration that ran."""
+
 
 class WorkspaceIO:
     """The real I/O of a switch, on one environment's workspace."""
@@ -89,6 +95,16 @@ class WorkspaceIO:
 
     def lock(self, label: str) -> AbstractContextManager[object]:
         return OperationLock.of(self.ws).held(label)
+
+    def refuse_stale(self, action: str) -> None:
+        from bgtool.release.provenance import refuse_stale
+
+        refuse_stale(self.ws, History.of(self.ws).read(), action)
+
+    def serving_problems(self, color: Color) -> list[str]:
+        from bgtool.release.database import rollback_problems
+
+        return rollback_problems(self.ws, color, History.of(self.ws))
 
 
 class CloudWatchMeter:

@@ -63,6 +63,16 @@ def live_weights(aws: Aws, config: Environment) -> Weights | None:
         return None
 
 
+def test_listener_color(aws: Aws, config: Environment) -> Color | None:
+    alb = find_alb(aws, config)
+    if alb is None:
+        return None
+    for lw in listener_weights(aws, alb["LoadBalancerArn"], target_group_arns(aws, config)):
+        if lw.port == config.listeners.test_port and lw.live_color:
+            return Color(lw.live_color)
+    return None
+
+
 def describe_live(aws: Aws, config: Environment) -> str:
     """A one-line account of the live production weights, for messages after a failure."""
     try:
@@ -147,6 +157,10 @@ class ListenerRouter:
 
     def flip(self, color: Color) -> Flip:
         return flip_listener(self.ws.aws, self.ws.config, color)
+
+    def test_color(self) -> Color | None:
+        """The color the test listener forwards all its traffic to (None: no such listener, or split)."""
+        return test_listener_color(self.ws.aws, self.ws.config)
 
     def describe(self) -> str:
         return describe_live(self.ws.aws, self.ws.config)

@@ -119,3 +119,14 @@ def health_problems(sample: HealthSample, min_healthy: int) -> list[str]:
     if healthy < max(min_healthy, 1):
         problems.append(f"{healthy} healthy targets, need at least {max(min_healthy, 1)}")
     return problems
+
+
+def serving_problems(sample: HealthSample) -> list[str]:
+    """Why the old color cannot go on serving its share (or take everything back on a restore): an alarm
+    (its 5xx are production's) or no healthy target at all. Some unhealthy targets are the group's to heal."""
+    problems: list[str] = []
+    if sample.alarms_firing:
+        problems.append(f"alarm in ALARM: {', '.join(sorted(sample.alarms_firing))}")
+    if not any(state == "healthy" for state in sample.target_states.values()):
+        problems.append(f"no healthy targets ({len(sample.target_states)} registered)")
+    return problems

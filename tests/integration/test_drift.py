@@ -97,6 +97,36 @@ def test_listener_weights_changed_out_of_band(drift_project: Project, tmp_path: 
     assert "1 drift in 1 of 2 environments" in text and "bgtool apply drifta" in text and "driftb: clean" in text
 
 
+def test_the_reconcile_drift_names_brings_production_back(drift_project: Project) -> None:
+    """Production flipped outside Terraform (green 100% while the file says blue): the command drift names,
+    `bgtool apply`, gates blue through the test listener (pointed at blue first: the file's layout
+    points it at green) and switches production back; drift is clean again."""
+    elbv2 = drift_project.aws("drifta").client("elbv2")
+    listener = production_listener(drift_project, "drifta")
+    original = listener["DefaultActions"]
+    groups = original[0]["ForwardConfig"]["TargetGroups"]
+    moved = [{"TargetGroupArn": g["TargetGroupArn"], "Weight": 0 if g["Weight"] else 100} for g in groups]
+    elbv2.modify_listener(ListenerArn=listener["ListenerArn"],
+                          DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": moved}}])
+    reconciled = False
+    try:
+        code, doc, err = drift(drift_project, "drifta")
+        assert code == 2, err
+        reconcile = next(i for i in env_doc(doc, "drifta")["items"] if i["kind"] == "active_color")["reconcile"]
+        assert reconcile.startswith("bgtool apply drifta")
+        applied = drift_project.run(*reconcile.split()[1:], "--yes")
+        assert applied.returncode == 0, applied.stderr
+        reconciled = True
+        assert "test listener → blue" in applied.stderr
+    finally:
+        if not reconciled:
+            elbv2.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=original)
+    forward = production_listener(drift_project, "drifta")["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+    assert {g["TargetGroupArn"]: g["Weight"] for g in forward} == {g["TargetGroupArn"]: g["Weight"] for g in groups}
+    code, doc, err = drift(drift_project, "drifta")
+    assert code == 0 and doc["status"] == "clean", json.dumps(env_doc(doc, "drifta")["items"], indent=2) + err
+
+
 def test_security_group_rule_added_out_of_band(drift_project: Project) -> None:
     aws = drift_project.aws("drifta")
     ec2 = aws.client("ec2")

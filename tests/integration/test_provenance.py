@@ -98,6 +98,23 @@ def test_apply_of_a_file_that_predates_the_switch_refuses_and_production_stays(
     assert _last(ci).at == switched.at
 
 
+def test_a_terminal_switch_from_a_file_that_predates_the_switch_refuses_and_production_stays(
+        clones: tuple[Project, Project]) -> None:
+    """The stale checkout says blue while green serves 100%: `bgtool switch` would target green (the file's
+    idle color), fail its gate and "restore" everything to blue. It is refused and nothing moves."""
+    operator, _ = clones
+    switched = _last(operator)
+    done = operator.run("switch", ENV, *ONE_STEP)
+    assert done.returncode == 1, done.stderr
+    err = " ".join(done.stderr.split())
+    assert f"{FILE} predates the last release of {ENV}" in err, err
+    assert _weights(operator) == Weights(0, 100)
+    refused = _last(operator)
+    assert (refused.operation, refused.result, refused.wrote) == ("switch", "failed", {})
+    assert "predates" in refused.reason and refused.at >= switched.at
+    assert "active_color: blue" in (operator.root / FILE).read_text()
+
+
 def test_a_deliberate_switch_and_commit_put_repository_and_production_back_together(
         clones: tuple[Project, Project]) -> None:
     operator, ci = clones

@@ -62,13 +62,18 @@ class FakeCompute:
     def __init__(self, version: str) -> None:
         self.version = version
         self.alarm_after_polls: int | None = None
+        self.alarm_color = Color.GREEN
         self.polls = 0
+        self.target_state = {Color.BLUE: "healthy", Color.GREEN: "healthy"}
 
     def live(self, color: Color) -> ColorLive:
-        self.polls += 1
-        firing = ["green-5xx"] if self.alarm_after_polls is not None and self.polls > self.alarm_after_polls else []
-        return ColorLive(color.value, versions=[self.version], targets=[TargetHealth("i-1", "healthy")],
-                         alarms=["green-5xx"], alarms_firing=firing)
+        if color is Color.GREEN:  # the new color is polled once per bake poll
+            self.polls += 1
+        alarm = f"{color.value}-5xx"
+        firing = [alarm] if color is self.alarm_color and self.alarm_after_polls is not None \
+            and self.polls > self.alarm_after_polls else []
+        return ColorLive(color.value, versions=[self.version], targets=[TargetHealth("i-1", self.target_state[color])],
+                         alarms=[alarm], alarms_firing=firing)
 
 
 class FakeIO:
@@ -85,6 +90,9 @@ class FakeIO:
         self.released = False
         self.gate_passes = gate_passes
         self.interrupt_in: str | None = None
+        self.stale: str | None = None
+        """A provenance refusal to raise (the file predates the last release)."""
+        self.guard_refuses: dict[Color, str] = {}
 
     def emit(self, event: object) -> None:
         self.events(event)
@@ -108,6 +116,15 @@ class FakeIO:
 
     def record(self, record: Record) -> None:
         self.records.append(record)
+
+    def refuse_stale(self, action: str) -> None:
+        if self.stale is not None:
+            from bgtool.errors import BgtoolError
+
+            raise BgtoolError(f"refusing to {action}: {self.stale}")
+
+    def serving_problems(self, color: Color) -> list[str]:
+        return [self.guard_refuses[color]] if color in self.guard_refuses else []
 
     @contextmanager
     def lock(self, label: str) -> Iterator[None]:
@@ -200,12 +217,13 @@ def test_an_interrupt_while_finalizing_restores(config: Environment) -> None:
     assert io.router.weights == Weights(100, 0) and io.written == []
 
 
-def test_a_split_start_restores_even_when_the_gate_fails(config: Environment) -> None:
-    """Traffic already split (a crashed switch): a failure before any step must still restore."""
+def test_a_split_start_is_left_as_it_was_when_the_gate_fails(config: Environment) -> None:
+    """Traffic already split (a crashed switch): a failure before any step changed nothing, so nothing
+    is "restored" to a state production was not in when the switch began."""
     io = FakeIO(config, FakeRouter(Weights(50, 50)), gate_passes=False)
     result, _ = run(io, [100])
-    assert result == "rolled-back"
-    assert io.router.applied == [Weights(100, 0)]
+    assert result == "failed"
+    assert io.router.applied == [] and io.router.weights == Weights(50, 50)
 
 
 def test_a_restore_flips_first_then_reconciles_and_records_both_times(config: Environment) -> None:
