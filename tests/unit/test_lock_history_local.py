@@ -53,4 +53,4 @@ def test_history_appends_records_with_actor(parts, monkeypatch: pytest.MonkeyPat
     assert records[0].actor == "octocat (ci)"
     assert history.last("switch").reason == "alarm x in ALARM"
     assert history.last("switch", "succeeded") is None
-    assert (root / ".bgtool/history/local.json").exists()
+    assert len(list((root / ".bgtool/history/local").glob("*.json"))) == 2, "one file per record"
