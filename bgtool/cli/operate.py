@@ -100,8 +100,8 @@ def deploy_command(
     target = Color(color) if color else ws.config.idle_color
     refuse_live(ws, target, "deploy")  # before any prompt: this is never allowed
     refuse_without_terminal(yes, f"bgtool deploy {env} {version}")
-    result = deploy(ws, version, plan_approver(yes, f"bgtool deploy {env} {version}", env), color=target,
-                    timeout=timeout)
+    result = deploy(ws, version, plan_approver(yes, f"bgtool deploy {env} {version}", env), color=color,
+                    timeout=timeout)  # decided again under the lock: the idle color then, not now
     ui.console.print(f"[green]deployed[/] {version} to {result.color} (was {result.previous_version}); "
                      f"{result.live['in_service']} in service, {result.live['healthy_targets']} healthy "
                      f"after {result.waited_seconds:.0f}s. Next: 'bgtool verify {env}', then 'bgtool switch {env}'.")

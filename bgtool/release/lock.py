@@ -4,6 +4,10 @@ Terraform locks one state for one command; a switch is many commands over minute
 apply, ...), so bgtool holds its own lock for the whole operation: a DynamoDB item in the same
 table as Terraform's locks (S3 backend), or an exclusively created file (local backend). A crashed
 run leaves the lock with its owner, operation and time; `bgtool unlock ENV` clears it.
+
+One run holds the lock once: an operation that runs another under the same lock (`apply` runs a
+guarded switch, a deploy of the idle color) joins the lock its run already holds, after checking
+that it still holds it, instead of waiting for itself.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +58,19 @@ class LockHeld(BgtoolError):
         )
 
 
+class LockLost(BgtoolError):
+    def __init__(self, env: str, mine: LockInfo, current: LockInfo | None) -> None:
+        now_held = f"it is now held by {current.describe()}" if current is not None else "it is not held at all now"
+        super().__init__(
+            f"{env}: this run's operation lock ({mine.describe()}) was cleared while it ran ({now_held}); "
+            "nothing more was started",
+            hint=f"Check 'bgtool status {env}' and run the command again once no other operation runs.")
+
+
+_HELD_BY_RUN: ContextVar[dict[str, tuple[int, LockInfo]] | None] = ContextVar("bgtool_operation_locks", default=None)
+"""The operation locks this run holds, by store location (with the pid: a forked child holds nothing)."""
+
+
 class OperationLock:
     def __init__(self, root: Path, env: str, config: Environment, aws: Aws) -> None:
         self.env = env
@@ -81,11 +99,25 @@ class OperationLock:
 
     @contextmanager
     def held(self, operation: str) -> Iterator[LockInfo]:
+        """Hold the lock for OPERATION; inside a run that holds it already, join that (checked) hold."""
+        joined = self._held_by_run()
+        if joined is not None:
+            current = self.current()
+            if current != joined:
+                raise LockLost(self.env, joined, current)
+            yield joined
+            return
         info = self.acquire(operation)
+        token = _HELD_BY_RUN.set({**(_HELD_BY_RUN.get() or {}), self.store.lock_key: (os.getpid(), info)})
         try:
             yield info
         finally:
+            _HELD_BY_RUN.reset(token)
             self.release(info)
+
+    def _held_by_run(self) -> LockInfo | None:
+        pid, info = (_HELD_BY_RUN.get() or {}).get(self.store.lock_key, (None, None))
+        return info if pid == os.getpid() else None
 
 
 # -- every lock of an environment, for `bgtool unlock` ---------------------------------------------

@@ -27,6 +27,9 @@ from bgtool.config.schema import Environment
 
 
 class EnvironmentStore(Protocol):
+    lock_key: str
+    """Where the lock lives, the same for every store of one environment (one process joins its own lock)."""
+
     def read_history(self) -> str | None:
         """The single history document of earlier versions, or None when there is none."""
 
@@ -63,6 +66,7 @@ class RemoteStore:
         self.key = f"{config.state.key_prefix}/{env}/history.json"
         self.records = f"{config.state.key_prefix}/{env}/history/"
         self.lock_id = f"bgtool-operation/{config.state.key_prefix}/{env}"
+        self.lock_key = f"dynamodb:{self.table}:{self.lock_id}"
 
     def read_history(self) -> str | None:
         return self._get(self.key)
@@ -123,6 +127,7 @@ class FileStore:
         self.history = state_dir(root) / "history" / f"{env}.json"
         self.records = state_dir(root) / "history" / env
         self.lock = state_dir(root) / "locks" / f"{env}.json"
+        self.lock_key = f"file:{self.lock.resolve()}"
 
     def read_history(self) -> str | None:
         return self.history.read_text() if self.history.exists() else None

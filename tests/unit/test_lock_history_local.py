@@ -9,7 +9,7 @@ import pytest
 from bgtool.aws.session import Aws
 from bgtool.config.schema import load_environment
 from bgtool.release.history import History, Record
-from bgtool.release.lock import LockHeld, OperationLock
+from bgtool.release.lock import LockHeld, LockLost, OperationLock
 from tests.helpers import copy_project, edit_yaml
 
 
@@ -54,3 +54,23 @@ def test_history_appends_records_with_actor(parts, monkeypatch: pytest.MonkeyPat
     assert history.last("switch").reason == "alarm x in ALARM"
     assert history.last("switch", "succeeded") is None
     assert len(list((root / ".bgtool/history/local").glob("*.json"))) == 2, "one file per record"
+
+
+def test_a_run_that_holds_the_lock_joins_it_and_another_holder_is_still_refused(parts) -> None:
+    """`apply` runs a switch and a deploy under its own lock: they join it instead of waiting for themselves."""
+    _, lock, _ = parts
+    with lock.held("apply local") as outer:
+        with lock.held("switch blue -> green") as inner:
+            assert inner == outer and lock.current() == outer
+        assert lock.current() == outer, "the inner operation does not release the run's lock"
+        with pytest.raises(LockHeld):
+            lock.acquire("deploy")  # anyone taking the lock (not joining it) is still refused
+    assert lock.current() is None
+
+
+def test_joining_a_lock_that_was_cleared_meanwhile_stops_the_run(parts) -> None:
+    _, lock, _ = parts
+    with lock.held("apply local"):
+        lock.release()  # `bgtool unlock --force` from elsewhere
+        with pytest.raises(LockLost, match="was cleared while it ran"), lock.held("switch blue -> green"):
+            pytest.fail("nothing may run under a lock this run no longer holds")
