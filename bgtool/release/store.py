@@ -40,7 +40,10 @@ class EnvironmentStore(Protocol):
         """Store one record under a name of its own: never overwrites another writer's record."""
 
     def read_lock(self) -> str | None:
-        """The lock holder's description, or None when unlocked."""
+        """The lock holder's description (as written, possibly damaged), or None when unlocked."""
+
+    def lock_written_at(self) -> datetime | None:
+        """When the lock was written, where the store knows it (for a lock whose content is damaged)."""
 
     def create_lock(self, text: str) -> bool:
         """Take the lock atomically; False when somebody holds it."""
@@ -94,7 +97,10 @@ class RemoteStore:
     def read_lock(self) -> str | None:
         item = self.aws.client("dynamodb").get_item(
             TableName=self.table, Key={"LockID": {"S": self.lock_id}}, ConsistentRead=True).get("Item")
-        return item["Info"]["S"] if item else None
+        return item.get("Info", {}).get("S", "") if item else None
+
+    def lock_written_at(self) -> datetime | None:
+        return None
 
     def create_lock(self, text: str) -> bool:
         try:
@@ -121,7 +127,7 @@ class RemoteStore:
 
 
 class FileStore:
-    """Files under .bgtool/: an exclusively created lock file and a file per history record."""
+    """Files under .bgtool/: a lock file that appears with its content, and a file per history record."""
 
     def __init__(self, root: Path, env: str) -> None:
         self.history = state_dir(root) / "history" / f"{env}.json"
@@ -150,14 +156,24 @@ class FileStore:
         except FileNotFoundError:
             return None
 
-    def create_lock(self, text: str) -> bool:
-        self.lock.parent.mkdir(parents=True, exist_ok=True)
+    def lock_written_at(self) -> datetime | None:
         try:
-            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            return datetime.fromtimestamp(self.lock.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
+
+    def create_lock(self, text: str) -> bool:
+        """Written aside, then linked into place: the lock never exists empty (a crash between creating
+        and writing it would leave a lock nobody can read)."""
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.lock.with_name(f".{self.lock.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        tmp.write_text(text)
+        try:
+            os.link(tmp, self.lock)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        finally:
+            tmp.unlink(missing_ok=True)
         return True
 
     def delete_lock(self, expected: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,35 @@ def test_joining_a_lock_that_was_cleared_meanwhile_stops_the_run(parts) -> None:
         lock.release()  # `bgtool unlock --force` from elsewhere
         with pytest.raises(LockLost, match="was cleared while it ran"), lock.held("switch blue -> green"):
             pytest.fail("nothing may run under a lock this run no longer holds")
+
+
+def test_an_empty_lock_file_is_a_lock_named_as_damaged_not_a_busy_loop(parts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left by a crash between creating and writing it (as earlier versions could): shown, refused, clearable."""
+    root, lock, _ = parts
+    path = root / ".bgtool/locks/local.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("")
+    attempts: list[str] = []
+    create = lock.store.create_lock
+
+    def counted(text: str) -> bool:
+        attempts.append(text)
+        assert len(attempts) < 3, "acquire retries a lock it cannot read for ever"
+        return create(text)
+
+    monkeypatch.setattr(lock.store, "create_lock", counted)
+    with pytest.raises(LockHeld) as refused:
+        lock.acquire("deploy")
+    assert "empty or unreadable" in refused.value.message and "bgtool unlock local" in str(refused.value)
+    damaged = lock.current()
+    assert damaged is not None and damaged.damaged and damaged.age_seconds() is not None
+    lock.release(damaged)  # what unlock does with the lock it showed
+    assert lock.current() is None and not path.exists()
+
+
+def test_the_lock_file_appears_with_its_content(parts) -> None:
+    root, lock, _ = parts
+    info = lock.acquire("switch")
+    assert json.loads((root / ".bgtool/locks/local.json").read_text())["operation"] == "switch"
+    assert [p.name for p in (root / ".bgtool/locks").iterdir()] == ["local.json"], "no temporary file left"
+    lock.release(info)
