@@ -18,7 +18,14 @@ from bgtool.release.deploy import deploy, refuse_live
 from bgtool.release.dns import dns_status
 from bgtool.release.gate import GateReport, run_gate
 from bgtool.release.history import History, Record
-from bgtool.release.lock import HeldLock, LocksLeft, OperationLock, clear_lock, environment_locks
+from bgtool.release.lock import (
+    HeldLock,
+    LocksLeft,
+    OperationLock,
+    clear_lock,
+    clear_verdict,
+    environment_locks,
+)
 from bgtool.release.provenance import refuse_stale, require_git
 from bgtool.release.retire import last_switch, retire
 from bgtool.release.status import build_status
@@ -100,8 +107,8 @@ def deploy_command(
     target = Color(color) if color else ws.config.idle_color
     refuse_live(ws, target, "deploy")  # before any prompt: this is never allowed
     refuse_without_terminal(yes, f"bgtool deploy {env} {version}")
-    result = deploy(ws, version, plan_approver(yes, f"bgtool deploy {env} {version}", env), color=target,
-                    timeout=timeout)
+    result = deploy(ws, version, plan_approver(yes, f"bgtool deploy {env} {version}", env), color=color,
+                    timeout=timeout)  # decided again under the lock: the idle color then, not now
     ui.console.print(f"[green]deployed[/] {version} to {result.color} (was {result.previous_version}); "
                      f"{result.live['in_service']} in service, {result.live['healthy_targets']} healthy "
                      f"after {result.waited_seconds:.0f}s. Next: 'bgtool verify {env}', then 'bgtool switch {env}'.")
@@ -168,13 +175,19 @@ def _history_row(r: Record) -> list[str]:
             r.reason or "-"]
 
 
+FORCE_UNLOCK = typer.Option(False, "--force", help="Also clear a lock whose holder cannot be seen from here "
+                            "(another machine, a CI job) before it is older than lock.stale_after_minutes.")
+
+
 @app.command(name="unlock")
-def unlock_command(env: str = ENV, yes: bool = YES, as_json: bool = JSON) -> int:
+def unlock_command(env: str = ENV, yes: bool = YES, force: bool = FORCE_UNLOCK, as_json: bool = JSON) -> int:
     """Show and clear the locks a crashed run left on ENV: bgtool's operation lock and Terraform's state
     locks of its layers, each after showing its holder and age.
 
-    A lock whose process is known to be still running is never cleared. Without a terminal, --yes is
-    needed. Exit 0 nothing locked or every lock cleared; 1 a lock was left in place.
+    A lock whose process is known to be still running is never cleared; one whose process is known to be
+    gone is. A lock whose holder cannot be seen from here (another machine, a CI job) is cleared only once
+    older than lock.stale_after_minutes, or with --force. Each lock says why it was cleared or left.
+    Without a terminal, --yes is needed. Exit 0 nothing locked or every lock cleared; 1 a lock was left.
     """
     ui.set_json_mode(as_json)
     ws = open_workspace(env)
@@ -187,10 +200,11 @@ def unlock_command(env: str = ENV, yes: bool = YES, as_json: bool = JSON) -> int
         ui.console.print(f"{env}: {held.describe()}", markup=False, soft_wrap=True)
     if not yes and not ui.interactive():
         raise LocksLeft(env, found, "there is no terminal to confirm on and no --yes")
-    results = [_unlock_one(ws, held, yes) for held in found]
-    ui.emit_json({"env": env, "locks": [{**held.to_dict(), "cleared": reason is None, "left_because": reason}
-                                        for held, reason in results]})
-    left = [held for held, reason in results if reason is not None]
+    results = [_unlock_one(ws, held, yes, force) for held in found]
+    ui.emit_json({"env": env, "locks": [
+        {**held.to_dict(), "cleared": cleared, "cleared_because": why if cleared else None,
+         "left_because": None if cleared else why} for held, cleared, why in results]})
+    left = [held for held, cleared, _ in results if not cleared]
     if left:
         ui.console.print(f"[yellow]{len(left)} of {len(found)} lock(s) left in place[/]")
         return 1
@@ -198,21 +212,23 @@ def unlock_command(env: str = ENV, yes: bool = YES, as_json: bool = JSON) -> int
     return 0
 
 
-def _unlock_one(ws: Workspace, held: HeldLock, yes: bool) -> tuple[HeldLock, str | None]:
-    """Clear one lock after confirmation; returns why it was left in place, or None when cleared."""
-    if held.alive:
-        reason = "its process is still running"
-    elif not yes and not ui.confirm(f"Clear the {held.describe()}? Only if that run is dead: clearing a "
-                                    "running one's lock lets two runs interleave."):
-        reason = "not confirmed"
+def _unlock_one(ws: Workspace, held: HeldLock, yes: bool, force: bool) -> tuple[HeldLock, bool, str]:
+    """Clear one lock when its verdict allows and the operator confirms; returns whether it was cleared, and why."""
+    verdict = clear_verdict(held, ws.config.lock.stale_after_minutes, force=force)
+    cleared, why = False, verdict.why
+    if not verdict.clear:
+        pass
+    elif not yes and not ui.confirm(f"Clear the {held.describe()} ({verdict.why})? Only if that run is dead: "
+                                    "clearing a running one's lock lets two runs interleave."):
+        why = "not confirmed"
     else:
         try:
             clear_lock(ws.root, ws.env, ws.config, ws.aws, held)
-            reason = None
+            cleared = True
         except BgtoolError as exc:
-            reason = exc.message
-    if reason is None:
-        ui.console.print(f"[green]cleared[/] {escape(held.describe())}", soft_wrap=True)
+            why = exc.message
+    if cleared:
+        ui.console.print(f"[green]cleared[/] {escape(held.describe())}: {escape(why)}", soft_wrap=True)
     else:
-        ui.console.print(f"[yellow]left[/] {escape(held.describe())}: {escape(reason)}", soft_wrap=True)
-    return held, reason
+        ui.console.print(f"[yellow]left[/] {escape(held.describe())}: {escape(why)}", soft_wrap=True)
+    return held, cleared, why

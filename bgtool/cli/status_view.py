@@ -40,7 +40,8 @@ def _print_operations(doc: dict[str, Any]) -> None:
     if lock.get("held"):
         stale = " [red](stale: probably a crashed run; 'bgtool unlock " + doc["env"] + "')[/]" if lock["stale"] else ""
         c.print(f"operation lock: [bold]{lock['operation']}[/] by {lock['owner']} on {lock['host']} "
-                f"(pid {lock['pid']}) since {lock['since']}, {lock['age_minutes']:.0f} min{stale}")
+                f"(pid {lock['pid']}) since {lock['since'] or '?'}, "
+                f"{'?' if lock['age_minutes'] is None else format(lock['age_minutes'], '.0f')} min{stale}")
     else:
         c.print("operation lock: none")
     if switch:

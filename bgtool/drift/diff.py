@@ -216,15 +216,16 @@ def lock_item(
 ) -> DriftItem | None:
     if lock is None:
         return None
-    age = lock.age_seconds(at)
-    if age < stale_after_minutes * 60:
+    age = lock.age_seconds(at)  # unknown for a lock whose content cannot be read: reported
+    if age is not None and age < stale_after_minutes * 60:
         return None
+    held = "an unknown time" if age is None else f"{age / 60:.0f} min"
     return DriftItem(
         STALE_LOCK, None, "operation lock",
-        f"operation lock held for {age / 60:.0f} min (stale after {stale_after_minutes}): {lock.describe()}",
+        f"operation lock held for {held} (stale after {stale_after_minutes}): {lock.describe()}",
         f"bgtool status {env} (is the operation still running?), then bgtool unlock {env}",
         details={"owner": lock.owner, "operation": lock.operation, "since": lock.since, "host": lock.host,
-                 "pid": lock.pid, "age_seconds": round(age)},
+                 "pid": lock.pid, "age_seconds": None if age is None else round(age)},
     )
 
 

@@ -148,12 +148,17 @@ def wait_for_color(ws: Workspace, color: Color, timeout: float, version: str | N
 
 def deploy(ws: Workspace, version: str, approve: Approver, *, color: Color | None = None,
            timeout: float | None = None) -> DeployResult:
-    """Deploy VERSION to the idle color (or COLOR, which must not be live), under the operation lock."""
-    refuse_stale(ws, History.of(ws).read(), "deploy")  # it would undo a release
-    color = Color(color) if color else ws.config.idle_color
-    refuse_live(ws, color, "deploy")
-    lock = OperationLock.of(ws)
-    with lock.held(f"deploy {version} to {color.value}"):
+    """Deploy VERSION to the idle color (or COLOR, which must not be live), under the operation lock.
+
+    The lock comes first and every decision after it, on the file and the production weights as they are
+    then: a switch that finished while this run waited for the lock has made the other color idle.
+    """
+    label = f"deploy {version}" + (f" to {Color(color).value}" if color else "")
+    with OperationLock.of(ws).held(label):
+        ws.reload()
+        refuse_stale(ws, History.of(ws).read(), "deploy")  # it would undo a release
+        color = Color(color) if color else ws.config.idle_color
+        refuse_live(ws, color, "deploy")
         return _deploy_locked(ws, color, version, approve, timeout)
 
 

@@ -1,8 +1,9 @@
 """The release history of an environment: one record per deploy, switch, rollback, retire.
 
-Stored beside the Terraform state (an S3 object per environment, or a file with the local
-backend) so that it is shared by every operator and CI job, not kept on one laptop. Writers hold
-the operation lock, so read-modify-write is safe.
+Stored beside the Terraform state (S3 objects, or files with the local backend) so that it is
+shared by every operator and CI job, not kept on one laptop. A record is added as an object of its
+own, never by rewriting the history: a writer that does not hold the operation lock (a failure
+recorded after the lock was lost or cleared, a second process) cannot lose anyone's record.
 """
 
 from __future__ import annotations
@@ -72,13 +73,13 @@ class History:
         return cls(ws.root, ws.env, ws.config, ws.aws)
 
     def read(self) -> list[Record]:
-        raw = self._load()
-        return [Record.from_dict(item) for item in raw]
+        """The single document earlier versions wrote (oldest), then one record per object."""
+        items: list[dict[str, Any]] = json.loads(self.store.read_history() or "[]")
+        items += [json.loads(text) for text in self.store.read_records()]
+        return [Record.from_dict(item) for item in items]
 
     def append(self, record: Record) -> Record:
-        items = self._load()
-        items.append(asdict(record))
-        self._store(items)
+        self.store.add_record(json.dumps(asdict(record), indent=1))
         return record
 
     def last(self, operation: str, result: str | None = None) -> Record | None:
@@ -86,9 +87,3 @@ class History:
             if record.operation == operation and (result is None or record.result == result):
                 return record
         return None
-
-    def _load(self) -> list[dict[str, Any]]:
-        return json.loads(self.store.read_history() or "[]")
-
-    def _store(self, items: list[dict[str, Any]]) -> None:
-        self.store.write_history(json.dumps(items, indent=1))

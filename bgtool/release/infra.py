@@ -270,8 +270,16 @@ class InfraApply:
         return f"bgtool apply {self.ws.env}" + (" --release" if self.release else "")
 
     def run(self, layers: Sequence[str]) -> list[LayerResult]:
+        """The whole run under the operation lock, from the first reading of the file and of production to
+        the last layer: the guarded switch, the deploy and the release inside it join that lock."""
         ws = self.ws
-        ws.prepare()
+        ws.prepare()  # the lock table is part of the state backend
+        with OperationLock.of(ws).held(self.command.removeprefix("bgtool ")):
+            ws.reload()  # the file as it is now that no other operation runs
+            return self._run_locked(layers)
+
+    def _run_locked(self, layers: Sequence[str]) -> list[LayerResult]:
+        ws = self.ws
         refuse_stale(ws, History.of(ws).read(), f"apply {ws.env}")  # provenance
         serving = serving_colors(ws)
         releasing = self._precheck(serving, layers)

@@ -58,11 +58,15 @@ def retention_left(allowed_at: datetime | None, at: datetime | None = None) -> t
 
 
 def retire(ws: Workspace, approve: Approver, *, force: bool = False) -> RetireResult:
-    """Retire the idle color under the operation lock; refused inside the retention period."""
-    color = ws.config.idle_color
-    refuse_live(ws, color, "retire")
-    lock = OperationLock.of(ws)
-    with lock.held(f"retire {color.value}"):
+    """Retire the idle color under the operation lock; refused inside the retention period.
+
+    The lock comes first and the choice of color after it, on the file and the production weights as
+    they are then: a switch that finished while this run waited for the lock made the other color idle.
+    """
+    with OperationLock.of(ws).held("retire the idle color"):
+        ws.reload()
+        color = ws.config.idle_color
+        refuse_live(ws, color, "retire")
         history = History.of(ws)
         switched = last_switch(history)
         overridden = _check_retention(ws, color, switched, force)

@@ -78,10 +78,11 @@ def lock_doc(config: Environment, lock: LockInfo | None, at: datetime) -> dict[s
     """A lock older than lock.stale_after_minutes probably belongs to a crashed run: say so."""
     if lock is None:
         return {"held": False}
-    minutes = lock.age_seconds(at) / 60
+    age = lock.age_seconds(at)  # unknown for a lock whose content cannot be read: reported as stale
+    minutes = None if age is None else age / 60
     return {"held": True, "owner": lock.owner, "operation": lock.operation, "since": lock.since,
-            "host": lock.host, "pid": lock.pid, "age_minutes": round(minutes, 1),
-            "stale": minutes > config.lock.stale_after_minutes}
+            "host": lock.host, "pid": lock.pid, "age_minutes": None if minutes is None else round(minutes, 1),
+            "stale": minutes is None or minutes > config.lock.stale_after_minutes}
 
 
 def _switch_doc(record: Record | None) -> dict[str, Any] | None:

@@ -211,6 +211,7 @@ class Switch:
         self._holding = ExitStack()  # from the first interrupt or restore on: interrupts held back (run's end)
         self._held = False
         self._step_started: datetime | None = None
+        self._unexpected: Exception | None = None
 
     # -- public -----------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -220,6 +221,8 @@ class Switch:
             self._drive()
             self.outcome.seconds = round(self.clock() - started, 2)
             self._record()
+        if self._unexpected is not None:  # a bug: production was restored and the run recorded; now report it
+            raise self._unexpected
         return self.outcome
 
     def versions(self) -> dict[str, str]:
@@ -250,6 +253,9 @@ class Switch:
             self._failed(phase, exc.message + (f" ({exc.hint})" if exc.hint else ""))
         except (ClientError, BotoCoreError, OSError) as exc:
             self._failed(phase, str(exc))
+        except Exception as exc:  # a bug in a step, bake or monitor: restore first, raise after run's record
+            self._unexpected = self._unexpected or exc
+            self._failed(phase, f"unexpected {type(exc).__name__}: {exc}")
         return False
 
     def _failed(self, phase: Phase, reason: str) -> None:

@@ -29,7 +29,7 @@ import pwd
 import re
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError
 from bgtool.aws.session import Aws
 from bgtool.config.schema import Environment
 from bgtool.errors import BgtoolError
-from bgtool.render.templates import LAYERS, state_path
+from bgtool.render.templates import LAYERS, layer_dir, state_path
 from bgtool.terraform.backend import state_key
 from bgtool.terraform.events import Diagnostic
 
@@ -58,7 +58,9 @@ class StateLock:
     info: dict[str, Any]
     raw: str
     held: bool | None = None
-    """local backend: whether a live process still holds the fcntl lock; None where it cannot be known."""
+    """Whether its Terraform still runs: for the local backend, whether a live process holds the fcntl
+    lock; for a DynamoDB lock that names this machine, whether a terraform process here works on that
+    state; None where it cannot be known (another machine's lock)."""
 
     @property
     def lock_id(self) -> str:
@@ -78,6 +80,8 @@ class StateLock:
         text = f"terraform {operation.lower()} by {who} since {self.info.get('Created', '?')} (lock ID {self.lock_id})"
         if self.held is True:
             text += ", still held by a running process"
+        elif self.held is False and self.backend == "s3":
+            text += ", no terraform on this machine works on that state (leftover lock)"
         elif self.held is False:
             text += ", its process is gone (leftover lock file)"
         return text
@@ -115,7 +119,7 @@ def find_state_locks(root: Path, env: str, config: Environment, aws: Aws,
                      layers: Sequence[str] = LAYERS) -> list[StateLock]:
     """The Terraform locks currently recorded for ENV's layers (none when the backend does not exist yet)."""
     if config.state.backend == "s3":
-        return _dynamodb_locks(env, config, aws, layers)
+        return [_with_holder_seen(root, env, lock) for lock in _dynamodb_locks(env, config, aws, layers)]
     return [lock for layer in layers if (lock := _file_lock(layer, state_path(root, env, layer))) is not None]
 
 
@@ -140,6 +144,18 @@ def _dynamodb_locks(env: str, config: Environment, aws: Aws, layers: Sequence[st
         raw = item.get("Info", {}).get("S", "")
         locks.append(StateLock(ids[lock_id], "s3", f"dynamodb table {table}, LockID {lock_id}", parse_info(raw), raw))
     return sorted(locks, key=lambda lock: LAYERS.index(lock.layer))
+
+
+def _with_holder_seen(root: Path, env: str, lock: StateLock) -> StateLock:
+    """A DynamoDB lock names no process, but one taken on this machine can be judged here: is a terraform
+    process working on that state (its layer directory's backend)? Another machine's stays unknown."""
+    if lock.info.get("Who") != this_machine():
+        return lock
+    try:
+        backend = (layer_dir(root, env, lock.layer) / "backend.tf").read_text()
+    except OSError:
+        return lock
+    return replace(lock, held=terraform_running_in(backend))
 
 
 def lock_info_path(state: Path) -> Path:

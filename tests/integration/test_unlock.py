@@ -11,6 +11,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.integration.conftest import Project, add_environment
 from tests.integration.lostanswer import dynamodb_put, losing_one_answer
 
 ENV = "unlk"
+ELSEWHERE = "ci@runner-7"
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +86,8 @@ def test_a_killed_apply_leaves_a_lock_that_unlock_shows_and_clears(unlk: Workspa
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["ok"] is True and [(x["layer"], x["cleared"]) for x in doc["locks"]] == [("base", True)]
+    # the lock names this machine, and no terraform here works on that state: its holder is known dead
+    assert doc["locks"][0]["alive"] is False and doc["locks"][0]["cleared_because"] == "its process is gone"
     assert lock_item(unlk, "base") is None
 
     # Terraform takes the layer's lock again: a plan runs (changes pending: the killed apply did not finish).
@@ -105,3 +109,33 @@ def test_a_lock_the_run_took_itself_is_cleared_and_the_run_goes_on(unlk: Workspa
     assert "was refused the state lock it had taken itself" in planned.stderr and "ran again" in planned.stderr
     assert lock_item(unlk, "base") is None  # and nothing left behind
 
+
+def test_a_running_ci_jobs_locks_are_left_without_force(unlk: Workspace, project: Project) -> None:
+    """Locks taken a minute ago on another machine (a CI job in progress): nothing here can see whether
+    that job still runs, so `--yes` leaves them, saying why; `--force` clears them, saying so."""
+    now = datetime.now(UTC)
+    info = {"ID": "ci-job-lock", "Operation": "OperationTypeApply", "Info": "", "Who": ELSEWHERE,
+            "Version": "1.11.4", "Created": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "Path": ""}
+    operation = {"owner": "ci", "operation": "switch blue -> green", "host": "runner-7", "pid": 4242,
+                 "since": (now - timedelta(minutes=2)).isoformat(timespec="seconds")}
+    table = unlk.aws.client("dynamodb")
+    table.put_item(TableName=unlk.config.state.lock_table, Item={
+        "LockID": {"S": dynamodb_lock_id(unlk.config, ENV, "green")}, "Info": {"S": json.dumps(info)}})
+    operation_id = f"bgtool-operation/{unlk.config.state.key_prefix}/{ENV}"
+    table.put_item(TableName=unlk.config.state.lock_table, Item={
+        "LockID": {"S": operation_id}, "Info": {"S": json.dumps(operation)}})
+
+    left = project.run("unlock", ENV, "--yes", "--json")
+    assert left.returncode == 1, left.stderr
+    locks = json.loads(left.stdout)["locks"]
+    assert [(x["kind"], x["alive"], x["cleared"]) for x in locks] == [("operation", None, False),
+                                                                       ("terraform", None, False)]
+    assert all("cannot be seen from here" in x["left_because"] and "--force" in x["left_because"] for x in locks)
+    assert lock_item(unlk, "green") is not None
+
+    forced = project.run("unlock", ENV, "--yes", "--force", "--json")
+    assert forced.returncode == 0, forced.stderr
+    assert all(x["cleared"] and x["cleared_because"].startswith("forced") for x in json.loads(forced.stdout)["locks"])
+    assert "forced (--force)" in forced.stderr
+    assert lock_item(unlk, "green") is None and project.run("unlock", ENV, "--json").returncode == 0

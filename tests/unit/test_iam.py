@@ -271,3 +271,25 @@ def test_no_session_store_permissions_without_a_store() -> None:
     for role in ROLES:
         assert not [a for a in actions(policy("local", cfg, role)) if a.startswith(("elasticache:", "iam:Get"))]
         assert not any("sessions" in r for s in policy("local", cfg, role)["Statement"] for r in s["Resource"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_the_history_records_and_only_apply_adds_them(role: str) -> None:
+    """The history is one object per record under <key_prefix>/ENV/history/, listed then read."""
+    from fnmatch import fnmatchcase
+
+    from bgtool.release.store import RemoteStore, record_name
+
+    cfg = config("prod")
+    store = RemoteStore("prod", cfg, aws=None)  # type: ignore[arg-type]
+    key = store.records + record_name()
+    statements = {s["Sid"]: s for s in policy("prod", cfg, role)["Statement"]}
+    objects, listing = statements["StateAndHistoryObjects"], statements["ListStatePrefix"]
+    arn = f"arn:aws:s3:::{cfg.state.bucket}/{key}"
+    assert any(fnmatchcase(arn, resource) for resource in objects["Resource"])
+    assert "s3:GetObject" in objects["Action"]
+    assert ("s3:PutObject" in objects["Action"]) is (role == "apply")
+    prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
+    assert any(fnmatchcase(store.records, prefix) for prefix in prefixes)
+    assert any(fnmatchcase(store.key, resource.split(":::", 1)[1].split("/", 1)[1])
+               for resource in objects["Resource"]), "the history of earlier versions stays readable"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -208,6 +210,21 @@ class FakeWorkspace(SimpleNamespace):
     def prepare(self) -> list[str]:
         return []
 
+    def reload(self) -> None:
+        pass
+
+
+class FakeLock:
+    """apply's operation lock (tests/unit/test_lock_first.py holds a real one)."""
+
+    @classmethod
+    def of(cls, ws: Any) -> FakeLock:
+        return cls()
+
+    @contextmanager
+    def held(self, operation: str) -> Iterator[None]:
+        yield
+
 
 def _workspace(active: Color = Color.BLUE) -> FakeWorkspace:
     return FakeWorkspace(env="prod", root=Path("/nowhere"), aws=None, config=SimpleNamespace(active_color=active),
@@ -225,6 +242,7 @@ def _fake_terraform(monkeypatch: pytest.MonkeyPatch, documents: dict[str, dict],
     monkeypatch.setattr(infra, "production_weight", lambda ws, color: 100 if color is Color.BLUE else 0)
     monkeypatch.setattr(infra, "History", SimpleNamespace(of=lambda ws: SimpleNamespace(read=lambda: [])))
     monkeypatch.setattr(infra, "refuse_stale", lambda ws, records, action: None)
+    monkeypatch.setattr(infra, "OperationLock", FakeLock)
 
 
 def _run(ws: Any, *, release: bool = False, approve: bool = True, routing: bool = True) -> InfraApply:

@@ -54,3 +54,6 @@ def test_status_retention_and_lock(shipped: Path) -> None:
     old = LockInfo("bob", "deploy", "2025-03-01T08:00:00+00:00", "h", 2)
     assert lock_doc(config, fresh, NOW)["stale"] is False and lock_doc(config, fresh, NOW)["age_minutes"] == 10
     assert lock_doc(config, old, NOW)["stale"] is True  # 240 min > stale_after_minutes 120
+    unreadable = LockInfo.parse("")  # a lock item whose content is lost: shown as stale, never a crash
+    shown = lock_doc(config, unreadable, NOW)
+    assert shown["stale"] is True and shown["age_minutes"] is None

@@ -246,3 +246,37 @@ def test_a_failed_flip_still_restores_through_terraform(config: Environment) -> 
     outcome = Switch(None, plan([10, 100]), lambda q: True, io=io, sleep=lambda _s: None).run()
     assert outcome.result == "rolled-back" and router.weights == Weights(100, 0)
     assert "ModifyListener refused" in io.records[-1].details["restore"]["flip_error"]
+
+
+class BuggyCompute(FakeCompute):
+    """A bug in reading the new color (say a KeyError on an unexpected answer) from the first bake on."""
+
+    def live(self, color: Color) -> ColorLive:
+        if color is Color.GREEN and self.polls >= 1:  # preflight read it once
+            raise KeyError("TargetHealthDescriptions")
+        return super().live(color)
+
+
+class BuggyRouter(FakeRouter):
+    def apply(self, weights: Weights, test_color: Color) -> dict[str, int]:
+        if weights == Weights(90, 10):
+            self.applied.append(weights)
+            self.weights = weights  # the step reached production, then the bug
+            raise RuntimeError("unexpected answer from the listener")
+        return super().apply(weights, test_color)
+
+
+@pytest.mark.parametrize("where", ["step", "bake"])
+def test_a_bug_inside_the_switch_restores_records_and_is_still_raised(config: Environment, where: str) -> None:
+    """Not only bgtool's, boto's and the OS's errors: whatever goes wrong once traffic moved, production
+    goes back to the old color before the error reaches anyone, and the run is recorded."""
+    router = BuggyRouter(Weights(100, 0)) if where == "step" else FakeRouter(Weights(100, 0))
+    io = FakeIO(config, router)
+    if where == "bake":
+        io.compute = BuggyCompute(config.colors.green.version)
+    with pytest.raises((KeyError, RuntimeError)):
+        Switch(None, plan([10, 100]), lambda q: True, io=io, sleep=lambda _s: None).run()
+    assert router.weights == Weights(100, 0) and router.applied[-1] == Weights(100, 0)
+    record = io.records[-1]
+    assert record.result == "rolled-back" and "unexpected" in record.reason
+    assert io.written == [] and io.released

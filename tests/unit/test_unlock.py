@@ -20,7 +20,7 @@ import pytest
 
 from bgtool.cli.app import main
 from bgtool.config.schema import load_environment
-from bgtool.release.lock import LockInfo, operation_alive
+from bgtool.release.lock import HeldLock, LockInfo, clear_verdict, operation_alive
 from bgtool.render.templates import state_path
 from bgtool.terraform.events import Diagnostic
 from bgtool.terraform.statelocks import (
@@ -116,6 +116,10 @@ def test_yes_clears_every_stale_lock(project: Path, capsys: pytest.CaptureFixtur
         ("operation", None, True), ("terraform", "base", True), ("terraform", "traffic", True)]
     base = doc["locks"][1]
     assert base["id"] == TF_INFO["ID"] and base["who"] == "root@ci-runner" and base["alive"] is False
+    operation_lock = doc["locks"][0]  # another machine's, days old
+    assert operation_lock["alive"] is None and "stale" in operation_lock["cleared_because"]
+    assert "lock.stale_after_minutes (120 min)" in operation_lock["cleared_because"]
+    assert base["cleared_because"] == "its process is gone" and base["left_because"] is None
     assert base["age_seconds"] > 0
     assert not operation.exists() and not any(p.exists() for p in terraform)
     assert all(state_path(project, ENV, layer).exists() for layer in ("base", "traffic")), "state is untouched"
@@ -317,3 +321,56 @@ def test_a_running_terraform_on_the_same_state_is_seen(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_recent_lock_of_another_machine_is_cleared_only_with_force(project: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A CI job in progress elsewhere: its holder cannot be seen from here, so --yes alone leaves it."""
+    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
+    path = plant_operation_lock(project, since=since)
+    code, doc, err = unlock(capsys, "--yes")
+    [lock] = doc["locks"]
+    assert code == 1 and lock["alive"] is None and lock["cleared"] is False and path.exists()
+    assert "cannot be seen from here" in lock["left_because"] and "--force" in lock["left_because"]
+    assert "lock.stale_after_minutes (120 min)" in lock["left_because"]
+    assert "left" in err and "--force" in err
+    code, doc, err = unlock(capsys, "--yes", "--force")
+    [lock] = doc["locks"]
+    assert code == 0 and lock["cleared"] is True and not path.exists()
+    assert lock["cleared_because"].startswith("forced (--force)") and "forced (--force)" in err
+
+
+def test_an_empty_operation_lock_file_is_shown_and_cleared(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A crash between creating the lock file and writing it (earlier versions): shown, never a crash."""
+    path = project / ".bgtool/locks" / f"{ENV}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    code, doc, err = unlock(capsys, "--yes")  # just written: it might still be being written
+    assert code == 1 and doc["locks"][0]["alive"] is None and path.exists()
+    assert "empty or unreadable" in err
+    written = time.time() - 300
+    os.utime(path, (written, written))
+    code, doc, _ = unlock(capsys, "--yes")
+    [lock] = doc["locks"]
+    assert code == 0 and lock["alive"] is False and lock["cleared"] is True and not path.exists()
+    assert lock["operation"].startswith("an unknown operation") and lock["age_seconds"] > 250
+
+
+def _held(alive: bool | None, age: float | None) -> HeldLock:
+    info = LockInfo("ci", "switch", "2026-11-26T15:00:00+00:00", "runner-7", 1)
+    return HeldLock("operation", None, info.describe(), age, alive, info)
+
+
+@pytest.mark.parametrize(("alive", "age", "force", "clear", "why"), [
+    (True, 10_000.0, True, False, "still running"),  # never, whatever the age or --force
+    (False, 1.0, False, True, "gone"),
+    (None, 121 * 60.0, False, True, "stale"),
+    (None, 119 * 60.0, False, False, "cannot be seen from here"),
+    (None, None, False, False, "unknown age"),
+    (None, 119 * 60.0, True, True, "--force"),
+    (None, None, True, True, "--force"),
+])
+def test_which_locks_unlock_may_clear(alive: bool | None, age: float | None, force: bool, clear: bool,
+                                      why: str) -> None:
+    verdict = clear_verdict(_held(alive, age), 120, force=force)
+    assert verdict.clear is clear and why in verdict.why
