@@ -149,10 +149,17 @@ class Terraform:
         out: Path | None = None,
         refresh_only: bool = False,
         refresh: bool = True,
+        lock: bool = True,
         lock_timeout: str = "0s",
     ) -> RunResult:
-        """Exit code as `-detailed-exitcode`: 0 nothing to do, 2 changes."""
-        args = ["plan", "-json", "-input=false", "-detailed-exitcode", f"-lock-timeout={lock_timeout}"]
+        """Exit code as `-detailed-exitcode`: 0 nothing to do, 2 changes.
+
+        `lock=False` for a plan that is only looked at (`bgtool plan`, drift): it writes nothing, so it
+        needs no state lock, and the read-only pipeline roles may not write lock items. A plan that
+        is applied afterwards keeps the lock, so nothing changes the state between plan and apply.
+        """
+        args = ["plan", "-json", "-input=false", "-detailed-exitcode"]
+        args += [f"-lock-timeout={lock_timeout}"] if lock else ["-lock=false"]
         args += ["-refresh-only"] if refresh_only else []
         args += [] if refresh else ["-refresh=false"]
         args += [f"-out={out}"] if out else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
 import time
@@ -12,6 +13,7 @@ import pytest
 from bgtool.terraform.cliconfig import cli_config_text, resolve_mirror, write_cli_config
 from bgtool.terraform.events import Event, parse_line, summarize
 from bgtool.terraform.runner import Terraform, TerraformError, check_version, parse_version
+from bgtool.terraform.statelocks import lock_conflict
 
 PLANNED = {
     "type": "planned_change", "@message": "terraform_data.a: Plan to create",
@@ -101,6 +103,20 @@ def test_plan_apply_outputs_and_idempotence(workdir: Path) -> None:
     assert tf.plan().exit_code == 0
     changed = tf.plan(variables={"value": "two"})
     assert changed.exit_code == 2 and changed.summary.change == 1
+
+
+def test_a_plan_only_shown_runs_while_the_state_is_locked(workdir: Path) -> None:
+    """`bgtool plan` and drift neither wait for nor take the lock an apply holds; a plan to apply does."""
+    tf = runner(workdir)
+    tf.init()
+    tf.apply()
+    with (workdir / "terraform.tfstate").open("r+") as state:
+        fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running apply holds it (local backend)
+        assert tf.plan(lock=False, variables={"value": "two"}).exit_code == 2
+        with pytest.raises(TerraformError) as info:
+            tf.plan(variables={"value": "two"})
+    assert lock_conflict(info.value.diagnostics) is not None
+    assert not (workdir / ".terraform.tfstate.lock.info").exists()
 
 
 def test_state_is_read_without_a_plan(workdir: Path) -> None:
