@@ -25,6 +25,7 @@ from typing import IO
 
 from bgtool.errors import BgtoolError
 from bgtool.interrupts import held_back
+from bgtool.terraform.cliconfig import provider_install_advice, provider_install_failed
 from bgtool.terraform.events import Diagnostic, Event, StreamSummary, parse_line
 
 MIN_VERSION = (1, 5)
@@ -60,6 +61,9 @@ class TerraformError(BgtoolError):
         lines += [d.render() for d in self.diagnostics if d.severity == "error"]
         if not any(d.severity == "error" for d in self.diagnostics) and stderr.strip():
             lines.append(stderr.strip()[-2000:])
+        if provider_install_failed("\n".join(lines)):
+            # In the message, not only a hint: `bgtool plan` and drift report a layer's error as its message.
+            lines.append(provider_install_advice())
         super().__init__("\n".join(lines))
 
 

@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bgtool.terraform.cliconfig import cli_config_text, resolve_mirror, write_cli_config
-from bgtool.terraform.events import Event, parse_line, summarize
+from bgtool.terraform import cliconfig
+from bgtool.terraform.cliconfig import (
+    MIRROR_ENV,
+    cli_config_text,
+    conventional_dirs,
+    find_mirror,
+    resolve_mirror,
+    write_cli_config,
+)
+from bgtool.terraform.events import Diagnostic, Event, parse_line, summarize
 from bgtool.terraform.runner import Terraform, TerraformError, check_version, parse_version
 from bgtool.terraform.statelocks import lock_conflict
 
@@ -71,6 +79,75 @@ def test_missing_mirror_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("BGTOOL_PROVIDER_MIRROR", "/no/such/mirror")
     with pytest.raises(Exception, match="BGTOOL_PROVIDER_MIRROR: provider mirror /no/such/mirror"):
         resolve_mirror(None)
+
+
+# -- where providers come from when nothing is set: a mirror in a conventional place -----------------
+
+
+def make_mirror(directory: Path, provider: str = "hashicorp/aws") -> Path:
+    (directory / "registry.terraform.io" / provider / "5.100.0" / "linux_amd64").mkdir(parents=True)
+    return directory
+
+
+def test_a_mirror_is_found_up_to_three_levels_below_a_conventional_directory(tmp_path: Path) -> None:
+    base = tmp_path / "opt"
+    assert find_mirror([base, tmp_path / "missing"]) is None
+    make_mirror(base / "a" / "b" / "c")  # registry.terraform.io four levels down: too deep
+    make_mirror(base / "other", "hashicorp/random")  # a mirror without the AWS provider
+    assert find_mirror([base]) is None
+    found = make_mirror(base / "z" / "tf-plugins")
+    assert find_mirror([base]) == found.resolve()
+    shallower = make_mirror(base / "y")
+    assert find_mirror([base]) == shallower.resolve()  # the shallowest, whatever the listing order
+    first = make_mirror(tmp_path / "first")
+    assert find_mirror([first, base]) == first.resolve()  # the directories are searched in order
+
+
+def test_the_conventional_places_are_the_users_then_the_systems(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    assert conventional_dirs() == [
+        tmp_path / ".terraform.d/plugins", tmp_path / ".local/share/terraform/plugins",
+        Path("/usr/local/share/terraform/plugins"), Path("/usr/share/terraform/plugins"), Path("/opt")]
+    mine = make_mirror(tmp_path / ".local/share/terraform/plugins")
+    assert find_mirror() == mine.resolve()  # before anything under /usr or /opt
+    assert resolve_mirror(None) == mine.resolve()
+
+
+def test_mirror_precedence_variable_then_file_then_found_then_registry(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    found = make_mirror(tmp_path / "found")
+    monkeypatch.setattr(cliconfig, "conventional_dirs", lambda: [tmp_path / "found"])
+    variable, configured = make_mirror(tmp_path / "variable"), make_mirror(tmp_path / "configured")
+    monkeypatch.setenv(MIRROR_ENV, str(variable))
+    assert resolve_mirror(str(configured)) == variable.resolve()
+    monkeypatch.delenv(MIRROR_ENV)
+    assert resolve_mirror(str(configured)) == configured.resolve()
+    assert resolve_mirror(None) == found.resolve()
+    monkeypatch.setattr(cliconfig, "conventional_dirs", lambda: [tmp_path / "nothing-here"])
+    assert resolve_mirror(None) is None  # the registry
+
+
+@pytest.mark.parametrize("diagnostic", [
+    Diagnostic("error", "Failed to query available provider packages",
+               "Could not retrieve the list of available versions for provider hashicorp/aws: could not connect "
+               "to registry.terraform.io: failed to request discovery document: Get \"https://registry.terraform."
+               "io/.well-known/terraform.json\": dial tcp: lookup registry.terraform.io: no such host"),
+    Diagnostic("error", "Failed to query available provider packages",
+               "Could not retrieve the list of available versions for provider hashicorp/aws: provider "
+               "registry.terraform.io/hashicorp/aws was not found in any of the search locations\n\n- /srv/mirror"),
+    Diagnostic("error", "Failed to install provider", "Error while installing hashicorp/aws v5.100.0: ..."),
+])
+def test_a_provider_that_cannot_be_installed_names_the_settings(diagnostic: Diagnostic) -> None:
+    """In the message itself: `bgtool plan` and drift show a layer's error message, not a hint."""
+    message = TerraformError("base", "init", [diagnostic]).message
+    assert MIRROR_ENV in message and "terraform.provider_mirror" in message
+    assert "/opt" in message and ".terraform.d/plugins" in message  # where bgtool looked by itself
+    from_stderr = TerraformError("base", "init", [], stderr=f"Error: {diagnostic.summary}\n{diagnostic.detail}")
+    assert MIRROR_ENV in from_stderr.message
+    other = TerraformError("base", "plan", [Diagnostic("error", "Invalid reference", "A reference to x")]).message
+    assert MIRROR_ENV not in other
 
 
 @pytest.fixture
