@@ -8,9 +8,9 @@ BGTOOL := $(BIN)/bgtool
 ENV    ?= local
 PORT   ?= 5000
 
-# Provider installation from a local mirror when the machine has one (air-gapped runners).
-BGTOOL_PROVIDER_MIRROR ?= $(shell scripts/find-provider-mirror)
-export BGTOOL_PROVIDER_MIRROR
+# Providers: bgtool itself finds a local mirror when the machine has one (air-gapped runners), after
+# BGTOOL_PROVIDER_MIRROR and the environment file's terraform.provider_mirror, so nothing is exported
+# here that would outrank the file (bgtool.terraform.cliconfig; the tests ask it too).
 
 .PHONY: help venv demo test check quick-lint lint unit integration bench local-up local-down \
         render plan apply status deploy verify switch rollback retire \

@@ -19,6 +19,7 @@ if str(REPO) not in sys.path:
 
 from bgtool.aws.session import EMBEDDED_CREDENTIALS  # noqa: E402
 from bgtool.embedded import server as embedded  # noqa: E402
+from bgtool.terraform.cliconfig import MIRROR_ENV, find_mirror  # noqa: E402
 from tests.helpers import copy_project  # noqa: E402
 from tests.integration.conftest import free_port  # noqa: E402
 
@@ -54,11 +55,11 @@ def floor_config(endpoint: str, services: list[str], resources: str) -> str:
 
 def use_provider_mirror() -> None:
     """As `make` does: an air-gapped machine installs providers from its mirror."""
-    if os.environ.get("BGTOOL_PROVIDER_MIRROR"):
+    if os.environ.get(MIRROR_ENV):
         return
-    found = subprocess.run([str(REPO / "scripts/find-provider-mirror")], capture_output=True, text=True)
-    if found.stdout.strip():
-        os.environ["BGTOOL_PROVIDER_MIRROR"] = found.stdout.strip()
+    found = find_mirror()
+    if found is not None:
+        os.environ[MIRROR_ENV] = str(found)
 
 
 @contextmanager

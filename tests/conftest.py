@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bgtool.terraform.cliconfig import MIRROR_ENV, find_mirror
 from tests.helpers import REPO, copy_project
 
 
@@ -20,10 +20,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # and every bgtool the tests start would inherit that; the interrupt tests send Ctrl-C on purpose.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    if not os.environ.get("BGTOOL_PROVIDER_MIRROR"):
-        found = subprocess.run([str(REPO / "scripts/find-provider-mirror")], capture_output=True, text=True)
-        if found.stdout.strip():
-            os.environ["BGTOOL_PROVIDER_MIRROR"] = found.stdout.strip()
+    if not os.environ.get(MIRROR_ENV):  # for the tests that run terraform without bgtool
+        found = find_mirror()
+        if found is not None:
+            os.environ[MIRROR_ENV] = str(found)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -26,6 +26,7 @@ from rich.text import Text
 from bgtool import interrupts
 from bgtool.cli import ui
 from bgtool.errors import BgtoolError, ConfigError
+from bgtool.terraform.cliconfig import PROVIDER_INSTALL_FAILURES
 
 if TYPE_CHECKING:
     from bgtool.terraform.runner import TerraformError
@@ -198,10 +199,10 @@ def _lock_advice() -> str:
 
 
 _TERRAFORM_CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (("failed to query available provider packages", "could not connect to registry.terraform.io"),
-     "Terraform cannot download the AWS provider (no way to the registry)",
-     "Point Terraform at a provider mirror: terraform.provider_mirror in the environment file or "
-     "BGTOOL_PROVIDER_MIRROR (the Makefile sets it from scripts/find-provider-mirror)"),
+    (PROVIDER_INSTALL_FAILURES,
+     "Terraform cannot install the AWS provider (no way to the registry, or a mirror without it)",
+     "Point Terraform at a provider mirror: BGTOOL_PROVIDER_MIRROR or terraform.provider_mirror in the "
+     "environment file (without either, bgtool looks in the conventional places named above)"),
     (("no valid credential sources", "expiredtoken", "security token included in the request is expired",
       "invalidclienttokenid", "failed to refresh cached credentials", "no ec2 imds role found"),
      "AWS credentials missing or expired", "Refresh the AWS credentials (profile, SSO login or CI role)"),

@@ -18,7 +18,7 @@ Role = Literal["plan", "drift", "apply"]
 ROLES: tuple[Role, ...] = ("plan", "drift", "apply")
 
 ROLE_PURPOSE: dict[Role, str] = {
-    "plan": "pull requests: render, validate and plan (reads everything, writes only Terraform's state lock)",
+    "plan": "pull requests: render, validate and plan (reads everything, writes nothing, not even a lock)",
     "drift": "the nightly drift check (the same reads as plan: refresh-only and normal plans, bgtool's checks)",
     "apply": "merges to main and releases: apply, deploy, switch, rollback, retire",
 }
@@ -72,10 +72,12 @@ LOG_BUCKET_WRITES: tuple[str, ...] = (
     "s3:PutLifecycleConfiguration",
 )
 
-# Terraform's state lock and bgtool's operation lock are items of the lock table.
-LOCK_ITEM_ACTIONS: tuple[str, ...] = (
-    "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-)
+# Terraform's state lock and bgtool's operation lock are items of the lock table. Plans and drift
+# checks run without Terraform's lock (`-lock=false`) and never take bgtool's, so the read-only roles
+# only read lock items (the state's checksum item, status, drift's stale-lock report): neither role
+# can take, hold or clear a lock that an apply or a switch depends on.
+LOCK_ITEM_READS: tuple[str, ...] = ("dynamodb:BatchGetItem", "dynamodb:GetItem")
+LOCK_ITEM_WRITES: tuple[str, ...] = ("dynamodb:DeleteItem", "dynamodb:PutItem")
 LOCK_TABLE_READS: tuple[str, ...] = ("dynamodb:DescribeTable", "dynamodb:Query", "dynamodb:Scan")
 
 EC2_WRITES: tuple[str, ...] = (
@@ -390,7 +392,7 @@ def _state(scope: Scope, *, write: bool) -> list[dict[str, Any]]:
         _statement("ListStatePrefix", ["s3:ListBucket"], [bucket],
                    Condition={"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}),
         _statement("StateAndHistoryObjects", objects, [f"{bucket}/{prefix}*"]),
-        _statement("LockItems", LOCK_ITEM_ACTIONS, [table],
+        _statement("LockItems", LOCK_ITEM_READS + (LOCK_ITEM_WRITES if write else ()), [table],
                    Condition={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": lock_keys}}),
         _statement("ReadLockTable", LOCK_TABLE_READS, [table]),
     ]

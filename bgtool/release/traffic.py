@@ -28,8 +28,8 @@ from bgtool.render.templates import traffic_vars
 from bgtool.terraform.runner import RunResult
 from bgtool.terraform.workspace import Workspace
 
-# A plan by someone else (the nightly drift check) briefly holds the traffic state lock; a switch
-# step waits for it rather than failing and rolling back for nothing.
+# Another run applying the traffic layer briefly holds its state lock (plans that are only shown and
+# drift checks take none); a switch step waits for it rather than failing and rolling back for nothing.
 STATE_LOCK_TIMEOUT = "60s"
 
 

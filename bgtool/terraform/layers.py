@@ -88,23 +88,26 @@ def select_layers(requested: Sequence[str] | None) -> list[str]:
     return [layer for layer in LAYERS if layer in requested]
 
 
-def plan_layer(ws: Workspace, layer: str, variables: dict[str, object] | None = None) -> LayerPlan:
+def plan_layer(ws: Workspace, layer: str, variables: dict[str, object] | None = None, *,
+               lock: bool = True) -> LayerPlan:
+    """`lock=False` only for a plan that is shown, never applied (see Terraform.plan)."""
     tf = ws.terraform(layer)
     plan_file = tf.workdir / "bgtool.tfplan"
-    result = tf.plan(variables=variables, out=plan_file)
+    result = tf.plan(variables=variables, out=plan_file, lock=lock)
     s = result.summary
     status = "changes" if result.exit_code == 2 else "no-changes"
     return LayerPlan(layer, status, s.add, s.change, s.destroy, s.planned, plan_file)
 
 
 def plan_layers(ws: Workspace, layers: Sequence[str]) -> list[LayerPlan]:
-    """Plan each layer; a layer whose upstream is not applied yet is 'blocked', not an error."""
+    """`bgtool plan`: plan each layer to show it, without Terraform's state lock (nothing is applied
+    from these plans); a layer whose upstream is not applied yet is 'blocked', not an error."""
     ws.prepare()
     plans: list[LayerPlan] = []
     pending_upstream: set[str] = set()
     for layer in layers:
         try:
-            plan = plan_layer(ws, layer)
+            plan = plan_layer(ws, layer, lock=False)
         except TerraformError as exc:
             blocked = [u for u in UPSTREAM[layer] if u in pending_upstream]
             status = "blocked" if blocked else "error"

@@ -25,6 +25,7 @@ from typing import IO
 
 from bgtool.errors import BgtoolError
 from bgtool.interrupts import held_back
+from bgtool.terraform.cliconfig import provider_install_advice, provider_install_failed
 from bgtool.terraform.events import Diagnostic, Event, StreamSummary, parse_line
 
 MIN_VERSION = (1, 5)
@@ -60,6 +61,9 @@ class TerraformError(BgtoolError):
         lines += [d.render() for d in self.diagnostics if d.severity == "error"]
         if not any(d.severity == "error" for d in self.diagnostics) and stderr.strip():
             lines.append(stderr.strip()[-2000:])
+        if provider_install_failed("\n".join(lines)):
+            # In the message, not only a hint: `bgtool plan` and drift report a layer's error as its message.
+            lines.append(provider_install_advice())
         super().__init__("\n".join(lines))
 
 
@@ -149,10 +153,17 @@ class Terraform:
         out: Path | None = None,
         refresh_only: bool = False,
         refresh: bool = True,
+        lock: bool = True,
         lock_timeout: str = "0s",
     ) -> RunResult:
-        """Exit code as `-detailed-exitcode`: 0 nothing to do, 2 changes."""
-        args = ["plan", "-json", "-input=false", "-detailed-exitcode", f"-lock-timeout={lock_timeout}"]
+        """Exit code as `-detailed-exitcode`: 0 nothing to do, 2 changes.
+
+        `lock=False` for a plan that is only looked at (`bgtool plan`, drift): it writes nothing, so it
+        needs no state lock, and the read-only pipeline roles may not write lock items. A plan that
+        is applied afterwards keeps the lock, so nothing changes the state between plan and apply.
+        """
+        args = ["plan", "-json", "-input=false", "-detailed-exitcode"]
+        args += [f"-lock-timeout={lock_timeout}"] if lock else ["-lock=false"]
         args += ["-refresh-only"] if refresh_only else []
         args += [] if refresh else ["-refresh=false"]
         args += [f"-out={out}"] if out else []

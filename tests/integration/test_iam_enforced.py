@@ -6,8 +6,9 @@ pipeline role becomes an IAM user whose inline policy is `bgtool iam ENV --role 
 runs with that user's keys through a named profile. What moto cannot judge is widened before the
 policy is attached (see `as_moto_understands`): the action lists are exactly the generated ones.
 
-Shown: plan and drift succeed with the plan/drift policies and cannot modify a listener or an Auto
-Scaling group; apply and switch succeed with the apply policy.
+Shown: plan and drift succeed with the plan/drift policy, which cannot modify a listener or an Auto
+Scaling group, nor take or clear a lock (Terraform's state lock items, bgtool's operation lock);
+apply and switch succeed with the apply policy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from botocore.exceptions import ClientError
 
 from bgtool.config.schema import load_environment
 from bgtool.iam.policy import ROLES, policy
+from bgtool.release.store import RemoteStore
+from bgtool.terraform.statelocks import dynamodb_lock_id
 from tests.helpers import copy_project, edit_yaml
 from tests.integration.conftest import BGTOOL, Project, add_environment, free_port
 
@@ -38,6 +41,9 @@ ENV = "iamcheck"
 PROFILE = "bgtool-iamcheck"
 GATE_WITHOUT_DATA_PLANE = "gate:\n  min_healthy: 1\n  smoke: []\n  wait_seconds: 120\n\n"
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+# The drift role's policy is the plan role's (tests/unit/test_iam.py::test_the_drift_role_is_the_plan_role):
+# what one of them can do, both can, so each command runs under one of them only.
+READ_ONLY = "plan"
 
 
 # moto names S3 permissions after the API operation, where IAM has one action for several.
@@ -167,8 +173,9 @@ def test_enforcement_is_on(enforcing: Enforcing) -> None:
     assert denied.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException")
 
 
-@pytest.mark.parametrize("role", ["plan", "drift"])
-def test_plan_and_drift_succeed_with_their_role(enforcing: Enforcing, role: str) -> None:
+def test_plan_and_drift_succeed_with_their_role(enforcing: Enforcing) -> None:
+    """Without any write on the lock table: neither takes Terraform's state lock nor bgtool's operation lock."""
+    role = READ_ONLY
     enforcing.become(role)
     planned = enforcing.run("plan", ENV)
     assert planned.returncode == 0, f"plan as {role}:\n{planned.stderr}"
@@ -177,8 +184,26 @@ def test_plan_and_drift_succeed_with_their_role(enforcing: Enforcing, role: str)
     assert json.loads(drift.stdout)["status"] == "clean"
 
 
-@pytest.mark.parametrize("role", ["plan", "drift"])
-def test_plan_and_drift_roles_cannot_move_traffic_or_capacity(enforcing: Enforcing, role: str) -> None:
+def test_plan_and_drift_roles_cannot_take_or_clear_a_lock(enforcing: Enforcing) -> None:
+    """Terraform's lock item of a layer and bgtool's operation lock: read, never written."""
+    config = load_environment(enforcing.root, ENV, endpoint_override=enforcing.endpoint).config
+    table = config.state.lock_table
+    ddb = enforcing.client("dynamodb", READ_ONLY)
+    lock_ids = [dynamodb_lock_id(config, ENV, "traffic"), RemoteStore(ENV, config, None).lock_id]  # type: ignore[arg-type]
+    for lock_id in lock_ids:
+        key = {"LockID": {"S": lock_id}}
+        ddb.get_item(TableName=table, Key=key, ConsistentRead=True)  # status and drift read it
+        for action, kwargs in (("put_item", {"Item": {**key, "Info": {"S": "x"}}}), ("delete_item", {"Key": key})):
+            with pytest.raises(ClientError) as denied:
+                getattr(ddb, action)(TableName=table, **kwargs)
+            assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, (action, lock_id)
+            assert "not authorized to perform: dynamodb:" in str(denied.value), (action, lock_id)
+    admin = enforcing.client("dynamodb", "admin")
+    assert not any(admin.get_item(TableName=table, Key={"LockID": {"S": i}}).get("Item") for i in lock_ids)
+
+
+def test_plan_and_drift_roles_cannot_move_traffic_or_capacity(enforcing: Enforcing) -> None:
+    role = READ_ONLY
     admin_elb = enforcing.client("elbv2", "admin")
     lb = admin_elb.describe_load_balancers(Names=[f"bgtool-{ENV}"])["LoadBalancers"][0]
     listener = admin_elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"][0]

@@ -297,6 +297,6 @@ def test_a_provider_that_cannot_be_downloaded_points_at_the_mirror(project: Path
     diagnostic = Diagnostic("error", "Failed to query available provider packages", detail)
     failing_status(monkeypatch, TerraformError("base", "init", [diagnostic]))
     error = json_failure(capsys, "status", "local")
-    assert "cannot download the AWS provider" in error["message"]
+    assert "cannot install the AWS provider" in error["message"]
     assert "endpoint is unreachable" not in error["message"]
     assert "BGTOOL_PROVIDER_MIRROR" in error["hint"] and "terraform.provider_mirror" in error["hint"]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bgtool.cli.app import main
 from bgtool.config.schema import Environment, WorkerSettings, load_environment
+from bgtool.drift.collect import Checker
 from bgtool.iam.policy import ROLES, policy, wildcard_writes
+from bgtool.terraform.events import StreamSummary
+from bgtool.terraform.layers import apply_layers, plan_layers
+from bgtool.terraform.runner import RunResult, Terraform
 from tests.helpers import REPO
 
 EXAMPLES = ("local", "local-dns", "staging", "prod")
@@ -54,10 +60,10 @@ def test_wildcard_writes_are_detected() -> None:
 
 @pytest.mark.parametrize("env", EXAMPLES)
 @pytest.mark.parametrize("role", ["plan", "drift"])
-def test_plan_and_drift_change_nothing_but_state_locks(env: str, role: str) -> None:
+def test_plan_and_drift_change_nothing(env: str, role: str) -> None:
     cfg = config(env)
     changed = writes(policy(env, cfg, role))
-    assert set(changed) <= {"dynamodb:PutItem", "dynamodb:DeleteItem"}, "plan/drift only take Terraform's lock"
+    assert changed == {}, "plan/drift write nothing, not even a lock"
     assert "elasticloadbalancing:ModifyListener" not in actions(policy(env, cfg, role))
     assert "autoscaling:UpdateAutoScalingGroup" not in actions(policy(env, cfg, role))
     objects = next(s for s in policy(env, cfg, role)["Statement"] if s["Sid"] == "StateAndHistoryObjects")
@@ -228,7 +234,7 @@ def test_plan_and_drift_read_dns_and_queues_without_writing(role: str, variant: 
     cfg = {"created zone": config("local-dns"), "existing zone": with_zone_id(config("local-dns"), "Z0123"),
            "workers": with_workers(config("local-dns"))}[variant]
     document = policy("local-dns", cfg, role)
-    assert set(writes(document)) <= {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+    assert writes(document) == {}
     assert not {"route53:ChangeResourceRecordSets", "route53:GetChange", "route53:GetDNSSEC"} & actions(document)
     assert wildcard_writes(document) == []
     assert {"route53:GetHostedZone", "route53:ListResourceRecordSets"} <= actions(document)
@@ -293,3 +299,80 @@ def test_every_role_reads_the_history_records_and_only_apply_adds_them(role: str
     assert any(fnmatchcase(store.records, prefix) for prefix in prefixes)
     assert any(fnmatchcase(store.key, resource.split(":::", 1)[1].split("/", 1)[1])
                for resource in objects["Resource"]), "the history of earlier versions stays readable"
+
+
+# -- the read-only roles hold no lock: plans and drift run without Terraform's state lock ----------
+
+LOCK_ITEM_WRITES = {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"}
+
+
+@pytest.mark.parametrize("env", EXAMPLES)
+def test_plan_and_drift_cannot_take_or_clear_a_lock(env: str) -> None:
+    """Neither Terraform's lock items nor bgtool's operation lock: only the apply role writes them."""
+    cfg = config(env)
+    for role in ("plan", "drift"):
+        document = policy(env, cfg, role)
+        assert not LOCK_ITEM_WRITES & actions(document), role
+        locks = statements(document)["LockItems"]
+        assert locks["Action"] == ["dynamodb:BatchGetItem", "dynamodb:GetItem"]  # status, the state's checksum
+        assert locks["Resource"] == [f"arn:aws:dynamodb:{cfg.aws.region}:*:table/{cfg.state.lock_table}"]
+    apply = statements(policy(env, cfg, "apply"))["LockItems"]
+    assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(apply["Action"])
+
+
+@pytest.mark.parametrize("env", EXAMPLES)
+def test_the_drift_role_is_the_plan_role(env: str) -> None:
+    """Identical documents, so the IAM-enforcing integration test runs plan and drift under one of them."""
+    for cfg in (config(env), with_workers(config(env))):
+        assert policy(env, cfg, "plan") == policy(env, cfg, "drift")
+    dns = with_zone_id(config("local-dns"), "Z0123")
+    assert policy("local-dns", dns, "plan") == policy("local-dns", dns, "drift")
+
+
+class RecordingWorkspace(SimpleNamespace):
+    """Real runners whose terraform invocations are recorded instead of run."""
+
+    def prepare(self) -> list[str]:
+        return []
+
+    def terraform(self, layer: str) -> Terraform:
+        tf = Terraform(self.root, layer=layer, cli_config=Path(os.devnull))
+
+        def run(args: list[str], command: str, ok: tuple[int, ...] = (0,)) -> RunResult:
+            self.calls.append(args)
+            return RunResult(2 if command == "plan" else 0, StreamSummary())
+
+        tf._run = run  # type: ignore[method-assign]
+        tf._capture = lambda args, command: "{}"  # type: ignore[method-assign]
+        return tf
+
+
+def recording(tmp_path: Path) -> RecordingWorkspace:
+    return RecordingWorkspace(root=tmp_path, env="prod", calls=[])
+
+
+def lock_flags(args: list[str]) -> list[str]:
+    return [a for a in args if a.startswith("-lock")]
+
+
+def test_bgtool_plan_runs_terraform_without_the_state_lock(tmp_path: Path) -> None:
+    ws = recording(tmp_path)
+    plan_layers(ws, ["base", "traffic"])  # type: ignore[arg-type]
+    assert [a[0] for a in ws.calls] == ["plan", "plan"]
+    assert all(lock_flags(a) == ["-lock=false"] for a in ws.calls)
+
+
+def test_drift_runs_terraform_without_the_state_lock(tmp_path: Path) -> None:
+    ws = recording(tmp_path)
+    _items, check, _doc = Checker(tmp_path, jobs=1)._layer_once(ws, "base")  # type: ignore[arg-type]
+    assert check.error is None
+    plans = [a for a in ws.calls if a[0] == "plan"]
+    assert len(plans) == 1 and lock_flags(plans[0]) == ["-lock=false"]
+
+
+def test_apply_plans_and_applies_under_the_state_lock(tmp_path: Path) -> None:
+    """The plan that is applied keeps the lock: nothing may change the state between plan and apply."""
+    ws = recording(tmp_path)
+    apply_layers(ws, ["base"], lambda plan: True)  # type: ignore[arg-type]
+    assert [a[0] for a in ws.calls] == ["plan", "apply"]
+    assert all(lock_flags(a) == ["-lock-timeout=0s"] for a in ws.calls)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
 import time
@@ -9,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from bgtool.terraform.cliconfig import cli_config_text, resolve_mirror, write_cli_config
-from bgtool.terraform.events import Event, parse_line, summarize
+from bgtool.terraform import cliconfig
+from bgtool.terraform.cliconfig import (
+    MIRROR_ENV,
+    cli_config_text,
+    conventional_dirs,
+    find_mirror,
+    resolve_mirror,
+    write_cli_config,
+)
+from bgtool.terraform.events import Diagnostic, Event, parse_line, summarize
 from bgtool.terraform.runner import Terraform, TerraformError, check_version, parse_version
+from bgtool.terraform.statelocks import lock_conflict
 
 PLANNED = {
     "type": "planned_change", "@message": "terraform_data.a: Plan to create",
@@ -71,6 +81,75 @@ def test_missing_mirror_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
         resolve_mirror(None)
 
 
+# -- where providers come from when nothing is set: a mirror in a conventional place -----------------
+
+
+def make_mirror(directory: Path, provider: str = "hashicorp/aws") -> Path:
+    (directory / "registry.terraform.io" / provider / "5.100.0" / "linux_amd64").mkdir(parents=True)
+    return directory
+
+
+def test_a_mirror_is_found_up_to_three_levels_below_a_conventional_directory(tmp_path: Path) -> None:
+    base = tmp_path / "opt"
+    assert find_mirror([base, tmp_path / "missing"]) is None
+    make_mirror(base / "a" / "b" / "c")  # registry.terraform.io four levels down: too deep
+    make_mirror(base / "other", "hashicorp/random")  # a mirror without the AWS provider
+    assert find_mirror([base]) is None
+    found = make_mirror(base / "z" / "tf-plugins")
+    assert find_mirror([base]) == found.resolve()
+    shallower = make_mirror(base / "y")
+    assert find_mirror([base]) == shallower.resolve()  # the shallowest, whatever the listing order
+    first = make_mirror(tmp_path / "first")
+    assert find_mirror([first, base]) == first.resolve()  # the directories are searched in order
+
+
+def test_the_conventional_places_are_the_users_then_the_systems(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    assert conventional_dirs() == [
+        tmp_path / ".terraform.d/plugins", tmp_path / ".local/share/terraform/plugins",
+        Path("/usr/local/share/terraform/plugins"), Path("/usr/share/terraform/plugins"), Path("/opt")]
+    mine = make_mirror(tmp_path / ".local/share/terraform/plugins")
+    assert find_mirror() == mine.resolve()  # before anything under /usr or /opt
+    assert resolve_mirror(None) == mine.resolve()
+
+
+def test_mirror_precedence_variable_then_file_then_found_then_registry(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    found = make_mirror(tmp_path / "found")
+    monkeypatch.setattr(cliconfig, "conventional_dirs", lambda: [tmp_path / "found"])
+    variable, configured = make_mirror(tmp_path / "variable"), make_mirror(tmp_path / "configured")
+    monkeypatch.setenv(MIRROR_ENV, str(variable))
+    assert resolve_mirror(str(configured)) == variable.resolve()
+    monkeypatch.delenv(MIRROR_ENV)
+    assert resolve_mirror(str(configured)) == configured.resolve()
+    assert resolve_mirror(None) == found.resolve()
+    monkeypatch.setattr(cliconfig, "conventional_dirs", lambda: [tmp_path / "nothing-here"])
+    assert resolve_mirror(None) is None  # the registry
+
+
+@pytest.mark.parametrize("diagnostic", [
+    Diagnostic("error", "Failed to query available provider packages",
+               "Could not retrieve the list of available versions for provider hashicorp/aws: could not connect "
+               "to registry.terraform.io: failed to request discovery document: Get \"https://registry.terraform."
+               "io/.well-known/terraform.json\": dial tcp: lookup registry.terraform.io: no such host"),
+    Diagnostic("error", "Failed to query available provider packages",
+               "Could not retrieve the list of available versions for provider hashicorp/aws: provider "
+               "registry.terraform.io/hashicorp/aws was not found in any of the search locations\n\n- /srv/mirror"),
+    Diagnostic("error", "Failed to install provider", "Error while installing hashicorp/aws v5.100.0: ..."),
+])
+def test_a_provider_that_cannot_be_installed_names_the_settings(diagnostic: Diagnostic) -> None:
+    """In the message itself: `bgtool plan` and drift show a layer's error message, not a hint."""
+    message = TerraformError("base", "init", [diagnostic]).message
+    assert MIRROR_ENV in message and "terraform.provider_mirror" in message
+    assert "/opt" in message and ".terraform.d/plugins" in message  # where bgtool looked by itself
+    from_stderr = TerraformError("base", "init", [], stderr=f"Error: {diagnostic.summary}\n{diagnostic.detail}")
+    assert MIRROR_ENV in from_stderr.message
+    other = TerraformError("base", "plan", [Diagnostic("error", "Invalid reference", "A reference to x")]).message
+    assert MIRROR_ENV not in other
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "main.tf").write_text(
@@ -101,6 +180,20 @@ def test_plan_apply_outputs_and_idempotence(workdir: Path) -> None:
     assert tf.plan().exit_code == 0
     changed = tf.plan(variables={"value": "two"})
     assert changed.exit_code == 2 and changed.summary.change == 1
+
+
+def test_a_plan_only_shown_runs_while_the_state_is_locked(workdir: Path) -> None:
+    """`bgtool plan` and drift neither wait for nor take the lock an apply holds; a plan to apply does."""
+    tf = runner(workdir)
+    tf.init()
+    tf.apply()
+    with (workdir / "terraform.tfstate").open("r+") as state:
+        fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running apply holds it (local backend)
+        assert tf.plan(lock=False, variables={"value": "two"}).exit_code == 2
+        with pytest.raises(TerraformError) as info:
+            tf.plan(variables={"value": "two"})
+    assert lock_conflict(info.value.diagnostics) is not None
+    assert not (workdir / ".terraform.tfstate.lock.info").exists()
 
 
 def test_state_is_read_without_a_plan(workdir: Path) -> None:
