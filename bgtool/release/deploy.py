@@ -16,7 +16,7 @@ from typing import Any
 
 from bgtool.aws.live import ColorLive, color_live, target_group_arns
 from bgtool.config import envfile
-from bgtool.config.schema import Color, ColorSettings
+from bgtool.config.schema import Color, ColorSettings, check_version
 from bgtool.errors import BgtoolError
 from bgtool.events import Waiting, WaitOver
 from bgtool.release.database import guard_and_migrate
@@ -149,6 +149,7 @@ def wait_for_color(ws: Workspace, color: Color, timeout: float, version: str | N
 def deploy(ws: Workspace, version: str, approve: Approver, *, color: Color | None = None,
            timeout: float | None = None) -> DeployResult:
     """Deploy VERSION to the idle color (or COLOR, which must not be live), under the operation lock."""
+    check_version(version, "deploy VERSION")  # before the lock, the history and the file see it
     refuse_stale(ws, History.of(ws).read(), "deploy")  # it would undo a release
     color = Color(color) if color else ws.config.idle_color
     refuse_live(ws, color, "deploy")
