@@ -163,6 +163,7 @@ def _deploy_locked(ws: Workspace, color: Color, version: str, approve: Approver,
     before = ws.config.colors.of(color)
     history = History.of(ws)
     started = begin(ws)
+    envfile.check_version_writable(ws.loaded, color, version)  # before migrations run, not after
     migrations = guard_and_migrate(ws, color, version, history)  # refuses before the file changes
     stage = "file"
     try:

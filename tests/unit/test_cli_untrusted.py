@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bgtool.cli.app import main
-from bgtool.errors import UsageError
+from bgtool.errors import BgtoolError, UsageError
 from bgtool.release import deploy as deploy_module
 from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
@@ -74,3 +74,24 @@ def test_the_release_function_checks_the_version_before_locking(project: Path, m
     monkeypatch.setattr(deploy_module, "refuse_live", lambda *a: None)
     with pytest.raises(UsageError, match="not a version"):
         deploy_module.deploy(Workspace(project, "local"), version, lambda plan: True)
+
+
+def test_deploy_finds_a_file_it_cannot_rewrite_before_running_migrations(project: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = project / "environments/local.yaml"
+    text = path.read_text().replace("active_color: blue", "active_color: green")
+    shared = "colors:\n  blue: &color\n    version: 1.0.0\n    desired: 2\n    min_size: 0\n    max_size: 4\n" \
+             "  green:\n    <<: *color\n"
+    start, end = text.index("colors:\n"), text.index("\nalarms:")
+    path.write_text(text[:start] + shared + text[end:])
+    before = path.read_text()
+
+    def no_migrations(*args: object, **kwargs: object) -> None:
+        raise AssertionError("migrations ran before the file was found unwritable")
+
+    monkeypatch.setattr(deploy_module, "guard_and_migrate", no_migrations)
+    monkeypatch.setattr(deploy_module, "refuse_stale", lambda *a: None)
+    monkeypatch.setattr(deploy_module, "refuse_live", lambda *a: None)
+    with pytest.raises(BgtoolError, match=r"would also change colors\.green\.version"):
+        deploy_module.deploy(Workspace(project, "local"), "2.0.0", lambda plan: True)
+    assert path.read_text() == before
