@@ -21,6 +21,13 @@ class BgtoolError(Exception):
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
 
 
+class UsageError(BgtoolError):
+    """A command-line value outside what is allowed: refused before anything is locked, recorded or written."""
+
+    exit_code = 3
+    kind = "usage"
+
+
 class ConfigError(BgtoolError):
     """The environment file is missing, unreadable or invalid; nothing was rendered or applied."""
 

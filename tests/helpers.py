@@ -52,9 +52,10 @@ def _as_committed(root: Path, path: Path) -> None:
     if release_values(loaded.config) == committed:
         return
     envfile.set_active_color(loaded, Color(committed["active_color"]))
-    for color in Color:
-        envfile.set_version(loaded, color, committed["versions"][color.value])
-        if load_environment(root, path.stem).config.colors.of(color).retired != committed["retired"][color.value]:
+    for color in Color:  # each write decides on the file as the previous one left it
+        envfile.set_version(load_environment(root, path.stem), color, committed["versions"][color.value])
+        loaded = load_environment(root, path.stem)
+        if loaded.config.colors.of(color).retired != committed["retired"][color.value]:
             envfile.set_retired(loaded, color, committed["retired"][color.value])
 
 

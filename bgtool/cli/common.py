@@ -7,7 +7,6 @@ Defined once so that `--yes`, `--json` and ENV mean the same thing in every comm
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 
 from bgtool.aws.errors import Target
 from bgtool.cli import ui
@@ -79,7 +78,7 @@ def print_plan(plans: list[LayerPlan]) -> None:
 
     for p in plans:
         if p.status in ("blocked", "error"):
-            ui.console.print(f"[bold]{p.layer}[/]: [yellow]{p.status}[/] {p.error}")
+            ui.console.print(f"[bold]{p.layer}[/]: [yellow]{p.status}[/] {ui.safe(p.error)}", soft_wrap=True)
             continue
         word = f"{p.add} to add, {p.change} to change, {p.destroy} to destroy"
         word = "no changes" if p.status == "no-changes" else word
@@ -89,7 +88,7 @@ def print_plan(plans: list[LayerPlan]) -> None:
             kind = p.marks.get(r.address)
             style = {RELEASE: "bold magenta", LOAD_BALANCER: "bold red"}.get(kind or "", "cyan")
             mark = f"  [{style}]<- {DESCRIPTION[kind]}[/]" if kind else ""
-            ui.console.print(f"    {r.action:8} {escape(r.address)}{mark}")
+            ui.console.print(f"    {r.action:8} {ui.safe(r.address)}{mark}")
 
 
 def plan_approver(yes: bool, command: str, env: str) -> Approver:

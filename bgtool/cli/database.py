@@ -10,6 +10,7 @@ from bgtool.cli import ui
 from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, open_workspace
 from bgtool.cli.reports import database_markdown
+from bgtool.config.schema import check_version
 from bgtool.database.check import DatabaseReport
 from bgtool.errors import BgtoolError
 from bgtool.release.database import check_database, explain_refusal
@@ -32,6 +33,8 @@ def check(
     Runs nothing. Exit 0 the pending migrations may run; 1 refused or invalid migrations.
     """
     ui.set_json_mode(as_json)
+    if version is not None:
+        check_version(version, "bgtool db check --version")
     ws = open_workspace(env)
     report = check_database(ws, version)
     print_report(report)
@@ -42,22 +45,25 @@ def check(
 
 def print_report(report: DatabaseReport) -> None:
     ran = {a.version for a in report.applied}
-    table = Table(title=f"{report.env}: migrations ({report.dialect}; record: {report.ledger})", title_justify="left")
+    table = Table(title=Text(f"{report.env}: migrations ({report.dialect}; record: {report.ledger})"),
+                  title_justify="left")
     for column in ("version", "file", "state", "kind", "line", "statement", "why"):
         table.add_column(column, overflow="fold")
     for m in report.migrations:
         state = "applied" if m.label in ran else "pending"
         for i, s in enumerate(m.statements):
-            head = [m.label, m.file, state, m.kind + (f" after {m.contract_after}" if m.contract_after else "")]
+            head = [Text(x) for x in (m.label, m.file, state,
+                                      m.kind + (f" after {m.contract_after}" if m.contract_after else ""))]
             style = "red" if s.kind == "contract" else ""
             table.add_row(*(head if i == 0 else ["", "", "", ""]), str(s.line), Text(s.sql), Text(s.why, style=style))
     ui.console.print(table)
     for note in report.notes:
-        ui.console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+        ui.console.print(f"[yellow]note:[/] {ui.safe(note)}", soft_wrap=True)
     serving = ", ".join(str(s) for s in report.verdict.serving)
     if report.verdict.ok:
         pending = ", ".join(m.file for m in report.pending) or "none"
-        ui.console.print(f"[green]database guard: passed[/] (pending: {pending}; may serve: {serving})", soft_wrap=True)
+        ui.console.print(f"[green]database guard: passed[/] (pending: {ui.safe(pending)}; "
+                         f"may serve: {ui.safe(serving)})", soft_wrap=True)
     else:
         ui.console.print(Text(explain_refusal(report, "the pending migrations are"), style="red"), soft_wrap=True)
 

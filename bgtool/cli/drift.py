@@ -42,7 +42,7 @@ def drift(
     _print(report)
     if markdown:
         markdown.write_text(drift_markdown(report), encoding="utf-8")
-        ui.console.print(f"markdown report written to {markdown}")
+        ui.console.print(f"markdown report written to {ui.safe(markdown)}")
     if as_json:
         ui.emit_json(report.to_dict())
     return report.exit_code
@@ -63,10 +63,10 @@ def _print(report: DriftReport) -> None:
             ui.table(f"{env.env}: {env.status}", ["kind", "layer", "what", "reconcile with"],
                      [[i.kind, i.layer or "-", i.summary, i.reconcile] for i in env.items])
         else:
-            ui.console.print(f"[bold]{env.env}[/]: {'no drift' if env.status == 'clean' else env.status}")
+            ui.console.print(f"[bold]{ui.safe(env.env)}[/]: {'no drift' if env.status == 'clean' else env.status}")
         for error in env.to_dict()["errors"]:
-            ui.console.print(f"[red]error[/] {env.env}: {error}", soft_wrap=True)
-    ui.console.print(f"[bold]{report.headline()}[/]")
+            ui.console.print(f"[red]error[/] {ui.safe(env.env)}: {ui.safe(error)}", soft_wrap=True)
+    ui.console.print(f"[bold]{ui.safe(report.headline())}[/]")
 
 
 @app.command()
@@ -86,7 +86,7 @@ def changed(
     for c in found:
         ui.console.print(f"{c.status:8} {c.env}  {'; '.join(c.reasons)}", markup=False)
     if not found:
-        ui.console.print(f"no environment changed since {base}")
+        ui.console.print(f"no environment changed since {ui.safe(base)}")
     if as_json:
         ui.emit_json({"base": base, "environments": [c.to_dict() for c in found]})
     else:

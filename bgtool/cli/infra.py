@@ -29,7 +29,7 @@ def render(env: str = ENV, as_json: bool = JSON) -> int:
     ws = open_workspace(env)
     dirs = ws.render()
     for layer, path in dirs.items():
-        ui.console.print(f"rendered {layer:8} {path}")
+        ui.console.print(f"rendered {layer:8} {ui.safe(path)}")
     if as_json:
         ui.emit_json({"env": env, "layers": {k: str(v) for k, v in dirs.items()}})
     return 0
@@ -70,11 +70,11 @@ def _write_plan_markdown(ws: Workspace, plans: list[LayerPlan], path: Path) -> N
     try:
         live = read_live(ws.aws, ws.config, ws.env)
     except (ClientError, BotoCoreError) as exc:
-        ui.console.print(f"[yellow]live weights unreadable, no switch headline[/]: {exc}", soft_wrap=True)
+        ui.console.print(f"[yellow]live weights unreadable, no switch headline[/]: {ui.safe(exc)}", soft_wrap=True)
         live = None
     text = plan_markdown(ws.env, plans, switch_headline(ws.env, ws.config, live)) + plan_database_markdown(ws)
     path.write_text(text, encoding="utf-8")
-    ui.console.print(f"plan summary written to {path}")
+    ui.console.print(f"plan summary written to {ui.safe(path)}")
 
 
 RELEASE = typer.Option(False, "--release", help="Release pending changes of the live color blue/green: the idle "
@@ -99,7 +99,7 @@ def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_j
     ws = open_workspace(env)
     created = ws.prepare()
     for what in created:
-        ui.console.print(f"created state backend {what}")
+        ui.console.print(f"created state backend {ui.safe(what)}")
     command = f"bgtool apply {env}" + (" --release" if release else "")
     run = InfraApply(ws, plan_approver(yes, command, env), confirmer(yes, command),
                      routing_confirmer(allow_replace, command), release=release)

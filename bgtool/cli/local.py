@@ -40,8 +40,8 @@ def up(port: int = PORT, as_json: bool = JSON) -> int:
     """
     ui.set_json_mode(as_json)
     info, started = embedded.up(find_root(), port, install=True)
-    ui.console.print(f"embedded AWS {'started' if started else 'already running'} at {info.endpoint} "
-                     f"(pid {info.pid}, log {info.log}); its load balancers are served on 127.0.0.1: "
+    ui.console.print(f"embedded AWS {'started' if started else 'already running'} at {ui.safe(info.endpoint)} "
+                     f"(pid {info.pid}, log {ui.safe(info.log)}); its load balancers are served on 127.0.0.1: "
                      "'bgtool local status' lists the URLs")
     if as_json:
         ui.emit_json({**_doc(info), "started": started})
@@ -73,7 +73,7 @@ def status(env: str = ENV, as_json: bool = JSON) -> int:
     if not info:
         ui.console.print("not running")
     elif not answering:
-        ui.console.print(f"pid {info.pid} is alive but port {info.port} does not answer; see {info.log}")
+        ui.console.print(f"pid {info.pid} is alive but port {info.port} does not answer; see {ui.safe(info.log)}")
     else:
         _show(info, doc)
     if as_json:
@@ -122,7 +122,7 @@ def _faults(root: Path) -> list[dict[str, Any]]:
 
 
 def _show(info: embedded.ServerInfo, doc: dict[str, Any]) -> None:
-    ui.console.print(f"embedded AWS at {info.endpoint} (pid {info.pid}, log {info.log})")
+    ui.console.print(f"embedded AWS at {ui.safe(info.endpoint)} (pid {info.pid}, log {ui.safe(info.log)})")
     rows = []
     for lb in doc.get("load_balancers", []):
         for lst in lb.get("listeners", []):
@@ -143,6 +143,6 @@ def _show(info: embedded.ServerInfo, doc: dict[str, Any]) -> None:
     if targets:
         ui.table("targets", ["instance", "env", "color", "version", "port", "pid", "health"], targets)
     for fault in doc.get("faults", []):
-        ui.console.print(f"fault on {fault['env']} {fault['color']}: {fault['fault']}")
+        ui.console.print(ui.safe(f"fault on {fault['env']} {fault['color']}: {fault['fault']}"))
     for problem in doc.get("problems", []):
-        ui.console.print(f"[yellow]problem:[/] {problem}")
+        ui.console.print(f"[yellow]problem:[/] {ui.safe(problem)}", soft_wrap=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from bgtool.aws.live import read_live
@@ -12,7 +11,7 @@ from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, open_workspace, plan_approver, refuse_without_terminal
 from bgtool.cli.release import COMMIT, file_change
 from bgtool.cli.status_view import print_status
-from bgtool.config.schema import Color
+from bgtool.config.schema import Color, check_version
 from bgtool.errors import BgtoolError
 from bgtool.release.deploy import deploy, refuse_live
 from bgtool.release.dns import dns_status
@@ -99,6 +98,7 @@ def deploy_command(
     output says what the file says, whether the layer was applied, and how to recover).
     """
     ui.set_json_mode(as_json)
+    check_version(version, "bgtool deploy VERSION")
     ws = open_workspace(env)
     if commit:
         require_git(ws.loaded.path)
@@ -109,9 +109,10 @@ def deploy_command(
     refuse_without_terminal(yes, f"bgtool deploy {env} {version}")
     result = deploy(ws, version, plan_approver(yes, f"bgtool deploy {env} {version}", env), color=color,
                     timeout=timeout)  # decided again under the lock: the idle color then, not now
-    ui.console.print(f"[green]deployed[/] {version} to {result.color} (was {result.previous_version}); "
-                     f"{result.live['in_service']} in service, {result.live['healthy_targets']} healthy "
-                     f"after {result.waited_seconds:.0f}s. Next: 'bgtool verify {env}', then 'bgtool switch {env}'.")
+    ui.console.print(f"[green]deployed[/] {ui.safe(version)} to {result.color} (was "
+                     f"{ui.safe(result.previous_version)}); {result.live['in_service']} in service, "
+                     f"{result.live['healthy_targets']} healthy after {result.waited_seconds:.0f}s. "
+                     f"Next: 'bgtool verify {env}', then 'bgtool switch {env}'.")
     git = file_change(ws, before, "deploy", commit)
     if as_json:
         ui.emit_json({**result.to_dict(), "git": git})
@@ -133,7 +134,7 @@ def retire_command(
     ws = open_workspace(env)
     refuse_without_terminal(yes, f"bgtool retire {env}")
     result = retire(ws, plan_approver(yes, f"bgtool retire {env}", env), force=force)
-    ui.console.print(f"[green]retired[/] {result.color} (version {result.version}): desired 0. "
+    ui.console.print(f"[green]retired[/] {result.color} (version {ui.safe(result.version)}): desired 0. "
                      f"'bgtool deploy {env} VERSION' brings it back.")
     if as_json:
         ui.emit_json(result.to_dict())
@@ -161,11 +162,11 @@ def _print_history(env: str, records: list[Record]) -> None:
 
 def _folded(title: str, columns: list[str], rows: list[list[str]]) -> None:
     """Cells fold instead of ending in '…': evidence and versions cut off on a narrow terminal are useless."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=ui.cell(title), title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*[ui.cell(value) for value in row])
     ui.console.print(table)
 
 
@@ -228,7 +229,7 @@ def _unlock_one(ws: Workspace, held: HeldLock, yes: bool, force: bool) -> tuple[
         except BgtoolError as exc:
             why = exc.message
     if cleared:
-        ui.console.print(f"[green]cleared[/] {escape(held.describe())}: {escape(why)}", soft_wrap=True)
+        ui.console.print(f"[green]cleared[/] {ui.safe(held.describe())}: {ui.safe(why)}", soft_wrap=True)
     else:
-        ui.console.print(f"[yellow]left[/] {escape(held.describe())}: {escape(why)}", soft_wrap=True)
+        ui.console.print(f"[yellow]left[/] {ui.safe(held.describe())}: {ui.safe(why)}", soft_wrap=True)
     return held, cleared, why

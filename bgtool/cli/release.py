@@ -26,7 +26,7 @@ def file_change(ws: Workspace, before: Environment, operation: str, commit: bool
     lines = provenance.file_diff(ws.loaded.path)
     if lines is None or provenance.release_values(before) == provenance.release_values(ws.config):
         if commit:
-            ui.console.print(f"{ws.env}: the {operation} wrote nothing into the file: nothing to commit")
+            ui.console.print(f"{ui.safe(ws.env)}: the {operation} wrote nothing into the file: nothing to commit")
         return {}
     shown = f"environments/{ws.loaded.path.name}"
     if lines:
@@ -81,14 +81,14 @@ def switch(
     plan = plan_from(ws, target, parsed, bake, monitor, accept_inconclusive=accept_inconclusive,
                      explicit=target is not None)
     if already_live(ws, plan.to):
-        ui.console.print(f"{env}: {plan.to.value} is the file's color and already serves 100%: nothing to do")
+        ui.console.print(f"{ui.safe(env)}: {plan.to.value} is the file's color and already serves 100%: nothing to do")
         if as_json:
             ui.emit_json({"ok": True, "result": "nothing-to-do", "env": env, "to": plan.to.value})
         return 0
     refuse_without_terminal(yes, f"bgtool switch {env}")
     outcome = Switch(ws, plan, confirmer(yes, f"bgtool switch {env}")).run()
     style = "green" if outcome.ok else "red"
-    ui.console.print(f"[{style}]{explain(outcome)}[/]", soft_wrap=True)
+    ui.console.print(f"[{style}]{ui.safe(explain(outcome))}[/]", soft_wrap=True)
     git = file_change(ws, before, "switch", commit)
     if as_json:
         ui.emit_json({**outcome.to_dict(), "git": git})
@@ -120,9 +120,9 @@ def rollback(
     outcome = run_rollback(ws, RollbackOptions(confirm, break_glass=break_glass, force=force))
     git = file_change(ws, before, "rollback", commit)
     if outcome.result == "nothing-to-do":
-        ui.console.print(f"{env}: nothing to roll back: {outcome.reason}")
+        ui.console.print(f"{ui.safe(env)}: nothing to roll back: {ui.safe(outcome.reason)}", soft_wrap=True)
     elif outcome.ok:
-        ui.console.print(f"[green]{env}: production traffic is 100% on {outcome.to_color}[/]")
+        ui.console.print(f"[green]{ui.safe(env)}: production traffic is 100% on {ui.safe(outcome.to_color)}[/]")
     if as_json:
         ui.emit_json({**outcome.to_dict(), "git": git})
     return 0 if outcome.ok else 1

@@ -9,8 +9,8 @@ from bgtool.cli import ui
 
 def print_status(doc: dict[str, Any]) -> None:
     c = ui.console
-    c.print(f"[bold]{doc['env']}[/]: active color in file: [bold]{doc['active_color_in_file']}[/]; "
-            f"live on the production listener: [bold]{doc['live_color'] or 'split/none'}[/]")
+    c.print(f"[bold]{ui.safe(doc['env'])}[/]: active color in file: [bold]{doc['active_color_in_file']}[/]; "
+            f"live on the production listener: [bold]{ui.safe(doc['live_color'] or 'split/none')}[/]")
     if not doc["alb_found"]:
         c.print("[yellow]the load balancer does not exist yet: run 'bgtool apply "
                 f"{doc['env']}'[/]")
@@ -39,13 +39,13 @@ def _print_operations(doc: dict[str, Any]) -> None:
     c, lock, switch, keep = ui.console, doc.get("lock") or {}, doc.get("last_switch"), doc.get("retention") or {}
     if lock.get("held"):
         stale = " [red](stale: probably a crashed run; 'bgtool unlock " + doc["env"] + "')[/]" if lock["stale"] else ""
-        c.print(f"operation lock: [bold]{lock['operation']}[/] by {lock['owner']} on {lock['host']} "
-                f"(pid {lock['pid']}) since {lock['since'] or '?'}, "
-                f"{'?' if lock['age_minutes'] is None else format(lock['age_minutes'], '.0f')} min{stale}")
+        held = f"by {lock['owner']} on {lock['host']} (pid {lock['pid']}) since {lock['since'] or '?'}"
+        age = "?" if lock["age_minutes"] is None else format(lock["age_minutes"], ".0f")
+        c.print(f"operation lock: [bold]{ui.safe(lock['operation'])}[/] {ui.safe(held)}, {age} min{stale}")
     else:
         c.print("operation lock: none")
     if switch:
-        c.print(f"last {switch['operation']}: {switch['at']} {switch['from'] or '?'} → {switch['to'] or '?'}")
+        c.print(ui.safe(f"last {switch['operation']}: {switch['at']} {switch['from'] or '?'} → {switch['to'] or '?'}"))
     else:
         c.print("last switch: none recorded")
     if keep.get("retired"):
@@ -60,10 +60,10 @@ def _print_operations(doc: dict[str, Any]) -> None:
 def _print_dns(dns: dict[str, Any]) -> None:
     weights, prop = dns["weights"], dns["propagation"]
     shown = ", ".join(f"{c} {w}" for c, w in sorted(weights.items())) if weights else "missing"
-    ui.console.print(f"DNS record {dns['record']}: {shown}; TTL {dns['ttl_seconds']} s "
+    ui.console.print(f"DNS record {ui.safe(dns['record'])}: {ui.safe(shown)}; TTL {dns['ttl_seconds']} s "
                      f"(guard {dns['max_ttl_seconds']} s)")
     if prop.get("changed_at") is None:
         return
     state = "propagated" if prop.get("complete") else f"propagating, about {prop.get('seconds_left', '?')} s left"
-    ui.console.print(f"last change {prop['changed_at']}: expected to reach every client within "
+    ui.console.print(f"last change {ui.safe(prop['changed_at'])}: expected to reach every client within "
                      f"{prop['expected_seconds']} s (Route 53 + TTL): {state}")

@@ -69,6 +69,21 @@ def write_json(document: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def safe(value: object) -> str:
+    """VALUE shown as it is inside a markup string: the one rule for text bgtool did not write itself.
+
+    A version typed on the command line, a reason, an actor, a Terraform diagnostic, anything read
+    from history records or from AWS may contain `[bold]` or `[/x]`; interpreted, it would restyle
+    the output or make rich raise (an unmatched closing tag), so it is always escaped.
+    """
+    return escape(str(value))
+
+
+def cell(value: object) -> Text:
+    """A table cell: cells are data, never markup (see `safe`)."""
+    return value if isinstance(value, Text) else Text(str(value))
+
+
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
@@ -77,7 +92,7 @@ def confirm(question: str) -> bool:
     """Ask a person; without a terminal there is nobody to ask, so that is a refusal."""
     if not interactive():
         return False
-    answer = console.input(f"[bold]{question}[/] Only 'yes' will be accepted: ")
+    answer = console.input(f"[bold]{safe(question)}[/] Only 'yes' will be accepted: ")
     return answer.strip() == "yes"
 
 
@@ -98,31 +113,31 @@ class Reporter:
 
     # -- events ---------------------------------------------------------------------------------
     def _on_Note(self, e: events.Note) -> None:
-        console.print(_NOTE_STYLE[e.level].format(text=escape(e.text)), soft_wrap=True)
+        console.print(_NOTE_STYLE[e.level].format(text=safe(e.text)), soft_wrap=True)
 
     def _on_CheckResult(self, e: events.CheckResult) -> None:
         mark = "[green]✓[/]" if e.passed else "[red]✗[/]"
-        console.print(f"  {mark} {escape(e.scope)} {escape(e.name)}: {escape(e.evidence)}", soft_wrap=True)
+        console.print(f"  {mark} {safe(e.scope)} {safe(e.name)}: {safe(e.evidence)}", soft_wrap=True)
 
     def _on_StepApplied(self, e: events.StepApplied) -> None:
-        weights = " / ".join(f"{c} {w}" for c, w in e.weights.items())
+        weights = safe(" / ".join(f"{c} {w}" for c, w in e.weights.items()))
         console.print(f"[green]✓[/] step {e.index}/{e.total}: production {weights} ({e.seconds:.1f}s)")
 
     def _on_Restored(self, e: events.Restored) -> None:
         if e.ok:
-            console.print(f"[yellow]↩ restored:[/] production 100% on {e.color} {escape(e.detail)}", soft_wrap=True)
+            console.print(f"[yellow]↩ restored:[/] production 100% on {safe(e.color)} {safe(e.detail)}", soft_wrap=True)
         else:
-            console.print(f"[red]✗ restore to {e.color} failed:[/] {escape(e.detail)}", soft_wrap=True)
+            console.print(f"[red]✗ restore to {safe(e.color)} failed:[/] {safe(e.detail)}", soft_wrap=True)
 
     def _on_RecordWritten(self, e: events.RecordWritten) -> None:
         if e.error:
             console.print(f"[yellow]warning:[/] the {e.operation} history record could not be written: "
-                          f"{escape(e.error)}", soft_wrap=True)
+                          f"{safe(e.error)}", soft_wrap=True)
 
     def _on_Waiting(self, e: events.Waiting) -> None:
         text = f"{e.subject}: {e.text} ({e.elapsed:.0f}s)"
         if not console.is_terminal and self.waiting.get(e.subject, "").split(" (")[0] != text.split(" (")[0]:
-            console.print(f"  {escape(text)}")
+            console.print(f"  {safe(text)}")
         self.waiting[e.subject] = text
 
     def _on_WaitOver(self, e: events.WaitOver) -> None:
@@ -141,9 +156,9 @@ class Reporter:
             ok = e.kind == "apply_complete"
             mark = "[green]✓[/]" if ok else "[red]✗[/]"
             word = _DONE.get(action, action) if ok else f"{_VERB.get(action, action)} failed"
-            console.print(f"  {mark} [dim]{e.layer}[/] {addr} {word} ({elapsed:.0f}s)")
+            console.print(f"  {mark} [dim]{safe(e.layer)}[/] {safe(addr)} {safe(word)} ({elapsed:.0f}s)")
         elif e.kind == "diagnostic" and e.severity == "warning":
-            console.print(f"  [yellow]warning[/] [dim]{e.layer}[/] {escape(e.message)}", soft_wrap=True)
+            console.print(f"  [yellow]warning[/] [dim]{safe(e.layer)}[/] {safe(e.message)}", soft_wrap=True)
 
     # -- the live area ----------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -182,9 +197,9 @@ _NOTE_STYLE = {
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, title_justify="left", show_lines=False)
+    t = Table(title=cell(title), title_justify="left", show_lines=False)
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*[str(x) for x in row])
+        t.add_row(*[cell(x) for x in row])
     console.print(t)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from bgtool.errors import ConfigError
+from bgtool.errors import ConfigError, UsageError
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
@@ -42,6 +42,17 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 """An application version: also rendered into the color layer's Terraform validation."""
 Version = Annotated[str, Field(pattern=VERSION_PATTERN)]
+
+
+def check_version(value: str, where: str) -> str:
+    """VALUE when it is a version the environment file could hold; refused otherwise, so a version
+    given on the command line never reaches a lock, a history record or the file unchecked."""
+    if not re.fullmatch(VERSION_PATTERN, value):
+        raise UsageError(f"{where}: {value!r} is not a version: allowed are 1 to 64 letters, digits, '.', '_', "
+                         f"'+' and '-', starting with a letter or digit (pattern {VERSION_PATTERN}); "
+                         "nothing was changed", hint="Give the version as the environment file would write it, "
+                         "e.g. 1.4.2 or 2026.12.07-abc123.")
+    return value
 
 
 def _cidr(value: str) -> str:

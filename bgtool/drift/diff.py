@@ -42,11 +42,17 @@ def action_word(actions: Iterable[str]) -> str:
 _EMPTY: tuple[Any, ...] = (None, [], {}, "")
 
 
-def attribute_changes(before: Any, after: Any, path: str = "") -> list[AttributeChange]:
+SENSITIVE = "(sensitive value)"
+"""What the report shows instead of a value Terraform marks sensitive (Terraform's own words)."""
+
+
+def attribute_changes(before: Any, after: Any, path: str = "",
+                      sensitive: tuple[Any, Any] = (None, None)) -> list[AttributeChange]:
     """Leaf-level differences, with dotted paths (`default_action[0].forward[0].target_group`).
 
     null, [], {} and "" are one value: providers fill unset attributes in on refresh, which is
-    bookkeeping, not a change anybody made.
+    bookkeeping, not a change anybody made. SENSITIVE is the plan's (`before_sensitive`,
+    `after_sensitive`) for these values: a value marked there is compared, but never shown.
     """
     if before == after or (before in _EMPTY and after in _EMPTY):
         return []
@@ -54,14 +60,74 @@ def attribute_changes(before: Any, after: Any, path: str = "") -> list[Attribute
         out: list[AttributeChange] = []
         for key in sorted(set(before) | set(after)):
             sub = f"{path}.{key}" if path else str(key)
-            out += attribute_changes(before.get(key), after.get(key), sub)
+            out += attribute_changes(before.get(key), after.get(key), sub, _inside(sensitive, key))
         return out
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         out = []
         for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            out += attribute_changes(b, a, f"{path}[{i}]")
+            out += attribute_changes(b, a, f"{path}[{i}]", _inside(sensitive, i))
         return out
-    return [AttributeChange(path or "(value)", before, after)]
+    return [AttributeChange(path or "(value)", masked(before, sensitive[0]), masked(after, sensitive[1]))]
+
+
+def sensitive_values(plan_doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Resource address → its `sensitive_values` in the plan's prior state (what Terraform marks sensitive)."""
+    out: dict[str, Any] = {}
+
+    def walk(module: Mapping[str, Any]) -> None:
+        for res in module.get("resources") or []:
+            if "address" in res:
+                out[res["address"]] = res.get("sensitive_values")
+        for child in module.get("child_modules") or []:
+            walk(child)
+
+    walk(((plan_doc.get("prior_state") or {}).get("values") or {}).get("root_module") or {})
+    return out
+
+
+def _sensitivity(change: Mapping[str, Any], in_state: Any) -> tuple[Any, Any]:
+    """(before, after) sensitivity marks of a change; the state's marks stand in for a missing one, and
+    each side also covers the other (a value sensitive before is not shown after either)."""
+    before = change.get("before_sensitive", in_state)
+    after = change.get("after_sensitive", in_state)
+    return _union(before, after), _union(after, before)
+
+
+def _union(a: Any, b: Any) -> Any:
+    if a is True or b is True:
+        return True
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return {k: _union(a.get(k), b.get(k)) for k in set(a) | set(b)}
+    if isinstance(a, list) and isinstance(b, list):
+        return [_union(a[i] if i < len(a) else None, b[i] if i < len(b) else None)
+                for i in range(max(len(a), len(b)))]
+    return a if a not in (None, False) else b
+
+
+def _inside(sensitive: tuple[Any, Any], key: str | int) -> tuple[Any, Any]:
+    return _part(sensitive[0], key), _part(sensitive[1], key)
+
+
+def _part(marks: Any, key: str | int) -> Any:
+    """The sensitivity marks of one member: `true` covers everything below it."""
+    if marks is True:
+        return True
+    if isinstance(marks, Mapping) and isinstance(key, str):
+        return marks.get(key)
+    if isinstance(marks, list) and isinstance(key, int) and key < len(marks):
+        return marks[key]
+    return None
+
+
+def masked(value: Any, marks: Any) -> Any:
+    """VALUE with every part MARKS (Terraform's `*_sensitive` structure) calls sensitive replaced."""
+    if marks is True:
+        return SENSITIVE if value is not None else None
+    if isinstance(value, Mapping) and isinstance(marks, Mapping):
+        return {k: masked(v, marks.get(k)) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(marks, list):
+        return [masked(v, marks[i] if i < len(marks) else None) for i, v in enumerate(value)]
+    return value
 
 
 def _without_echoes(changes: list[AttributeChange]) -> list[AttributeChange]:
@@ -106,6 +172,7 @@ def refresh_items(
     Terraform would undo them).
     """
     configured = configured_attributes(plan_doc)
+    state_marks = sensitive_values(plan_doc)
     acting = acting or set()
     items: list[DriftItem] = []
     for rd in plan_doc.get("resource_drift") or []:
@@ -119,7 +186,8 @@ def refresh_items(
                 f"{apply_cmd(env, layer)} (creates it again)",
             ))
             continue
-        changes = _without_echoes(attribute_changes(change.get("before"), change.get("after")))
+        marks = _sensitivity(change, state_marks.get(address))
+        changes = _without_echoes(attribute_changes(change.get("before"), change.get("after"), sensitive=marks))
         wanted = configured.get(_config_key(address))
         if wanted is not None and address not in acting:
             changes = [c for c in changes if _root(c.attribute) in wanted or _ECHOES.get(_root(c.attribute)) in wanted]

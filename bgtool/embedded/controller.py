@@ -150,6 +150,9 @@ class Controller:
         health_up = self._health_up()
         ports = self._ports_for(snap)
         wanted = plan(snap, ports, self.supervisor.views(), health_up, self.slots, self.layout)
+        for problem in wanted.problems:
+            if problem not in self.problems:
+                self._note(problem)  # logged once, and shown by 'bgtool local status'
         if wanted.layout != self.layout:
             if now - self._reload_failed_at >= RELOAD_RETRY_SECONDS:
                 self._reload(wanted, now)

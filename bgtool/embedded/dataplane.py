@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bgtool.config.project import state_dir
+from bgtool.embedded.procs import private_dir
 from bgtool.errors import BgtoolError
 
 UNIX_PATH_MAX = 80  # HAProxy binds "<path>.<pid>.tmp" first: leave room for the suffix
@@ -43,8 +44,7 @@ def files(root: Path) -> Files:
     if len(str(base / "haproxy-master.sock")) > UNIX_PATH_MAX:
         # A unix socket path is limited to ~107 bytes; deep project paths get a short directory instead.
         digest = hashlib.sha1(str(base.resolve()).encode()).hexdigest()[:12]
-        sockets = Path(tempfile.gettempdir()) / f"bgtool-{digest}"
-        sockets.mkdir(mode=0o700, exist_ok=True)
+        sockets = private_dir(Path(tempfile.gettempdir()) / f"bgtool-{digest}")
     return Files(base, base / "state.json", base / "ports.json", base / "targets", sockets)
 
 

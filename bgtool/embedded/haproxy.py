@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bgtool.embedded.procs import identity
 from bgtool.errors import BgtoolError
 
 PACKAGE = "haproxy"
@@ -121,6 +123,8 @@ class HaproxyProcess:
         self.dir = directory
         self.config = directory / "haproxy.cfg"
         self.pid_file = directory / "haproxy.pid"
+        self.identity_file = directory / "haproxy.proc.json"
+        """The master's pid and start time (bgtool.embedded.procs), for cleaning up after a crash."""
         self.log = directory / "haproxy.log"
         self.master_socket = admin_socket.parent / "haproxy-master.sock"
         self.state_file = directory / "haproxy.state"
@@ -145,6 +149,7 @@ class HaproxyProcess:
                  "-p", str(self.pid_file)],
                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
+        self.identity_file.write_text(json.dumps(identity(self.proc.pid)))
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             if self.api.answers():
@@ -185,6 +190,7 @@ class HaproxyProcess:
             self.proc.kill()
             self.proc.wait(wait_seconds)
         self.pid_file.unlink(missing_ok=True)
+        self.identity_file.unlink(missing_ok=True)
 
     def last_log_lines(self, count: int = 3) -> str:
         with contextlib.suppress(OSError):

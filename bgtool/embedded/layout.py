@@ -19,9 +19,18 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from bgtool.embedded.model import FixedResponse, Forward, HealthCheck, Listener, Redirect, Snapshot, WeightedRecord
+from bgtool.embedded.model import (
+    FixedResponse,
+    Forward,
+    HealthCheck,
+    Listener,
+    Redirect,
+    Snapshot,
+    TargetGroup,
+    WeightedRecord,
+)
 
 MAX_WEIGHT = 256
 MIN_SLOTS = 4
@@ -112,6 +121,8 @@ class Plan:
     owners: dict[str, SlotOwner] = field(default_factory=dict)
     tg_slot_of: dict[tuple[str, str], str] = field(default_factory=dict)
     """(target group arn, instance id) -> "tg-backend/server" that health-checks it."""
+    problems: list[str] = field(default_factory=list)
+    """What was left out of the configuration because AWS could not have held it (`admitted`)."""
 
 
 def ident(text: str) -> str:
@@ -195,6 +206,7 @@ def plan(
     previous_layout: Layout | None = None,
 ) -> Plan:
     """The whole desired data plane for one snapshot of the embedded AWS."""
+    snap, problems = admitted(snap)
     before = {b.tg_arn: b.slots for b in (previous_layout.tg_backends if previous_layout else ())}
     wanted = {
         arn: [t.id for t in group.targets if t.id in processes]
@@ -205,7 +217,7 @@ def plan(
         if arn in wanted:
             wanted[arn] += [i for i in owned if i not in wanted[arn] and i in processes and processes[i].draining]
     slots = assign_slots(previous_slots, wanted)
-    result = Plan(layout=Layout(), slots=slots)
+    result = Plan(layout=Layout(), slots=slots, problems=problems)
     tg_backends = []
     for arn, group in snap.target_groups.items():
         name = tg_backend_name(group.name, arn)
@@ -236,6 +248,78 @@ def plan(
     result.layout = Layout(tuple(frontends + dns_frontends), tuple(tg_backends), tuple(listener_backends),
                            tuple(dns_backends))
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# What AWS allows: a value the embedded AWS holds is written into haproxy.cfg only when it has the
+# characters AWS allows in that field, so no name, host or path can add a line, a comment or an
+# argument to the configuration. Anything else is left out, with the reason.
+# --------------------------------------------------------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z0-9-]{1,32}")  # load balancer and target group names
+_ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:[A-Za-z0-9:/._-]+")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST = re.compile(rf"({_LABEL}\.)*{_LABEL}\.?")
+_DNS_NAME = re.compile(rf"(\*\.)?({_LABEL}\.)*{_LABEL}\.?")
+_PATH = re.compile(r"/[A-Za-z0-9._~!&()*+,;=:@%/?-]*")  # printable; no space, quote, backslash, `#` or `$`
+_MATCHER = re.compile(r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*")
+_PORT = re.compile(r"#\{port\}|[0-9]{1,5}")
+
+
+def admitted(snap: Snapshot) -> tuple[Snapshot, list[str]]:
+    """SNAP without the target groups, listeners and records holding a value AWS does not allow, and why."""
+    problems: list[str] = []
+    groups = {}
+    for arn, group in snap.target_groups.items():
+        why = _target_group_problem(arn, group)
+        if why:
+            problems.append(f"target group {group.name!r} left out of HAProxy: {why}")
+        else:
+            groups[arn] = group
+    listeners = []
+    for listener in snap.listeners:
+        why = _listener_problem(listener)
+        if why:
+            problems.append(f"listener {listener.lb_name!r}:{listener.port} left out of HAProxy: {why}")
+        else:
+            listeners.append(listener)
+    records = []
+    for record in snap.records:
+        if _DNS_NAME.fullmatch(record.name) and _DNS_NAME.fullmatch(record.target):
+            records.append(record)
+        else:
+            problems.append(f"DNS record {record.name!r} ({record.set_identifier!r}) left out of HAProxy: its name "
+                            "or target is not a DNS name")
+    return replace(snap, target_groups=groups, listeners=tuple(listeners), records=tuple(records)), problems
+
+
+def _target_group_problem(arn: str, group: TargetGroup) -> str | None:
+    if not _NAME.fullmatch(group.name):
+        return "its name is not 1-32 letters, digits and '-'"
+    if not _ARN.fullmatch(arn):
+        return "its ARN is not an elasticloadbalancing ARN"
+    if not _PATH.fullmatch(group.health.path):
+        return (f"health check path {group.health.path!r} is not a path of printable characters without spaces, "
+                "quotes, backslashes or '#'")
+    if not _MATCHER.fullmatch(group.health.matcher):
+        return f"success codes {group.health.matcher!r} are not like 200, 200,204 or 200-299"
+    return None
+
+
+def _listener_problem(listener: Listener) -> str | None:
+    if not _NAME.fullmatch(listener.lb_name):
+        return "its load balancer's name is not 1-32 letters, digits and '-'"
+    if not _ARN.fullmatch(listener.lb_arn):
+        return "its load balancer's ARN is not an elasticloadbalancing ARN"
+    action = listener.action
+    if isinstance(action, Redirect):
+        if action.protocol.upper() not in ("HTTP", "HTTPS", "#{PROTOCOL}"):
+            return f"redirect protocol {action.protocol!r} is not HTTP, HTTPS or #{{protocol}}"
+        if action.host != "#{host}" and not _HOST.fullmatch(action.host):
+            return f"redirect host {action.host!r} is not a host name or #{{host}}"
+        if not _PORT.fullmatch(action.port):
+            return f"redirect port {action.port!r} is not a port number or #{{port}}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,7 +504,7 @@ def _frontend(fe: Frontend) -> list[str]:
     elif fe.redirect:
         lines.append(f"    http-request redirect {fe.redirect}")
     elif fe.fixed is not None:
-        body = fe.fixed.body.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+        body = fe.fixed.body.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
         ctype = re.sub(r"[^A-Za-z0-9/.+;= -]", "", fe.fixed.content_type) or "text/plain"
         lines.append(f'    http-request return status {fe.fixed.status} content-type "{ctype}" string "{body}"')
     return [*lines, ""]
@@ -428,7 +512,7 @@ def _frontend(fe: Frontend) -> list[str]:
 
 def _tg_backend(tg: TgBackend, servers: Mapping[str, ServerState]) -> list[str]:
     h = tg.health
-    path = re.sub(r"[^\x21-\x7e]", "", h.path) or "/"
+    path = h.path if _PATH.fullmatch(h.path) else "/"  # `admitted` left out any other
     lines = [
         f"backend {tg.name}",
         f"    # target group {tg.tg_name} ({tg.tg_arn}): health checks only, no traffic",

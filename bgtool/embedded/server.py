@@ -1,7 +1,8 @@
 """The embedded AWS: a moto server on loopback with its data plane, started and stopped by bgtool.
 
 `up` starts one daemon per project (bgtool.embedded.daemon: moto in-process, HAProxy, the target
-processes) and waits until it says it is ready. The pid, port and log live under `.bgtool/`, so
+processes) and waits until it says it is ready. The pid (with its start time, so a later process
+given the same number is never taken for it), port and log live under `.bgtool/`, so
 `down` stops exactly what `up` started and never some other process on the port; it also stops
 anything the daemon's pid files still name, so nothing keeps listening after a daemon crash.
 """
@@ -25,6 +26,7 @@ from bgtool.config.project import state_dir
 from bgtool.embedded.dataplane import files as dataplane_files
 from bgtool.embedded.dataplane import read_state
 from bgtool.embedded.haproxy import ensure_haproxy
+from bgtool.embedded.procs import identity, is_recorded
 from bgtool.embedded.targets import kill_leftovers, workers_dir
 from bgtool.errors import BgtoolError
 
@@ -36,6 +38,8 @@ class ServerInfo:
     pid: int
     port: int
     log: Path
+    start: str | None = None
+    """The daemon's start time (bgtool.embedded.procs): the pid is only signalled while it matches."""
 
     @property
     def endpoint(self) -> str:
@@ -58,25 +62,20 @@ def answers(port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def status(root: Path) -> ServerInfo | None:
     """The server this project started, if it is still running."""
     info_path, log = _files(root)
     try:
         data = json.loads(info_path.read_text())
-        info = ServerInfo(int(data["pid"]), int(data["port"]), log)
-    except (OSError, ValueError, KeyError):
+        info = ServerInfo(int(data["pid"]), int(data["port"]), log, data.get("start"))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return info if _alive(info.pid) else None
+    return info if _alive(info) else None
+
+
+def _alive(info: ServerInfo) -> bool:
+    """The recorded daemon still runs: its pid is alive AND is still the process `up` started."""
+    return is_recorded(info.pid, info.start)
 
 
 def _server_command(root: Path, port: int) -> list[str]:
@@ -121,8 +120,9 @@ def up(root: Path, port: int = DEFAULT_PORT, wait_seconds: float = 30, *,
             command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             cwd=state_dir(root),  # not the project root: a `bgtool/` directory there would shadow the package
         )
-    info = ServerInfo(proc.pid, port, log)
-    info_path.write_text(json.dumps({"pid": proc.pid, "port": port}))
+    recorded = identity(proc.pid)  # our child, not reaped yet: its pid cannot be reused meanwhile
+    info = ServerInfo(proc.pid, port, log, recorded["start"])
+    info_path.write_text(json.dumps({**recorded, "port": port}))
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         doc = read_state(root) or {}
@@ -162,10 +162,10 @@ def down(root: Path, wait_seconds: float = 10) -> ServerInfo | None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline and _alive(info.pid):
+    while time.monotonic() < deadline and _alive(info):
         _reap(info.pid)
         time.sleep(0.1)
-    if _alive(info.pid):
+    if _alive(info):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(info.pid, signal.SIGKILL)
         _reap(info.pid)
@@ -179,13 +179,14 @@ def _clean_leftovers(root: Path) -> list[int]:
     """Stop what a daemon that died without cleaning up left behind: HAProxy and target processes."""
     files = dataplane_files(root)
     stopped = kill_leftovers(files.targets) + kill_leftovers(workers_dir(files))
-    pid_file = files.dir / "haproxy.pid"
-    with contextlib.suppress(OSError, ValueError):
-        for pid in {int(p) for p in pid_file.read_text().split()}:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-                stopped.append(pid)
-    pid_file.unlink(missing_ok=True)
+    recorded = files.dir / "haproxy.proc.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        master = json.loads(recorded.read_text())
+        if is_recorded(int(master["pid"]), master.get("start")):
+            os.kill(int(master["pid"]), signal.SIGKILL)
+            stopped.append(int(master["pid"]))
+    recorded.unlink(missing_ok=True)
+    (files.dir / "haproxy.pid").unlink(missing_ok=True)
     for sock in (files.admin_socket, files.sockets / "haproxy-master.sock"):
         sock.unlink(missing_ok=True)
     return stopped

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bgtool.embedded.layout import ProcessView
 from bgtool.embedded.model import TargetSpec
+from bgtool.embedded.procs import exists, identity, is_recorded
 
 START_TIMEOUT = 20.0
 DRAIN_SECONDS = 2.0
@@ -215,7 +216,7 @@ class Supervisor:
         except (OSError, ValueError) as exc:
             target.problem = f"could not start {spec.instance_id} ({shlex.join(target.argv) or 'no command'}): {exc}"
             return
-        pid_file.write_text(json.dumps({"pid": target.proc.pid, "port": port, "instance_id": spec.instance_id}))
+        pid_file.write_text(json.dumps({**identity(target.proc.pid), "port": port, "instance_id": spec.instance_id}))
 
     def _poll(self, now: float) -> bool:
         changed = False
@@ -303,12 +304,17 @@ def _group_alive(pgid: int) -> bool:
 
 
 def kill_leftovers(directory: Path) -> list[int]:
-    """Stop every target process recorded under DIRECTORY (after a daemon that died without cleaning up)."""
+    """Stop every target process recorded under DIRECTORY (after a daemon that died without cleaning up).
+
+    Only while the pid is still the process recorded, or no process has it and its session lives on
+    (the kernel does not give a pid to a new process while it names a live session or group)."""
     stopped = []
     for pid_file in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            pid = int(json.loads(pid_file.read_text())["pid"])
-            if _group_alive(pid):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            record = json.loads(pid_file.read_text())
+            pid = int(record["pid"])
+            ours = pid > 0 and (is_recorded(pid, record.get("start")) or not exists(pid))
+            if ours and _group_alive(pid):
                 stop_group(pid)
                 stopped.append(pid)
         pid_file.unlink(missing_ok=True)

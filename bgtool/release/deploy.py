@@ -16,7 +16,7 @@ from typing import Any
 
 from bgtool.aws.live import ColorLive, color_live, target_group_arns
 from bgtool.config import envfile
-from bgtool.config.schema import Color, ColorSettings
+from bgtool.config.schema import Color, ColorSettings, check_version
 from bgtool.errors import BgtoolError
 from bgtool.events import Waiting, WaitOver
 from bgtool.release.database import guard_and_migrate
@@ -153,6 +153,7 @@ def deploy(ws: Workspace, version: str, approve: Approver, *, color: Color | Non
     The lock comes first and every decision after it, on the file and the production weights as they are
     then: a switch that finished while this run waited for the lock has made the other color idle.
     """
+    check_version(version, "deploy VERSION")  # before the lock, the history and the file see it
     label = f"deploy {version}" + (f" to {Color(color).value}" if color else "")
     with OperationLock.of(ws).held(label):
         ws.reload()
@@ -167,6 +168,7 @@ def _deploy_locked(ws: Workspace, color: Color, version: str, approve: Approver,
     before = ws.config.colors.of(color)
     history = History.of(ws)
     started = begin(ws)
+    envfile.check_version_writable(ws.loaded, color, version)  # before migrations run, not after
     migrations = guard_and_migrate(ws, color, version, history)  # refuses before the file changes
     stage = "file"
     try:

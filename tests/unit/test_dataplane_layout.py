@@ -11,6 +11,7 @@ import pytest
 from bgtool.config.schema import LocalSettings
 from bgtool.embedded.layout import (
     Files,
+    Plan,
     ProcessView,
     ServerState,
     assign_slots,
@@ -342,3 +343,56 @@ def test_two_processes_started_in_one_tick_never_get_the_same_port(tmp_path: Pat
         assert len(ports) == 12 and len(set(ports)) == 12
     finally:
         sup.stop_all()
+
+
+INJECTED = "\n    server evil 10.0.0.1:80\n#"
+
+
+def _rendered(p: Plan, tmp_path: Path) -> str:
+    return render_config(p.layout, p.servers, Files(str(tmp_path / "admin.sock"), str(tmp_path / "state")))
+
+
+def test_a_target_group_aws_could_not_hold_is_left_out_with_the_reason(tmp_path: Path) -> None:
+    snap = _snapshot()
+    bad = TargetGroup(GREEN, "demo-green" + INJECTED, snap.target_groups[GREEN].health,
+                      snap.target_groups[GREEN].targets)
+    p = plan(Snapshot(snap.listeners, {BLUE: snap.target_groups[BLUE], GREEN: bad}, snap.instances), PORTS, PROCS,
+             {}, {})
+    text = _rendered(p, tmp_path)
+    assert "evil" not in text and "tg.demo-blue" in text
+    assert len(p.problems) == 1 and "target group 'demo-green\\n" in p.problems[0]
+    assert "1-32 letters, digits and '-'" in p.problems[0]
+
+
+@pytest.mark.parametrize("path", ["/health check", "/health\n    server evil 10.0.0.1:80", '/x"', "/x#y"])
+def test_a_health_check_path_with_space_newline_quote_or_hash_is_refused(path: str, tmp_path: Path) -> None:
+    snap = _snapshot()
+    group = snap.target_groups[BLUE]
+    bad = TargetGroup(BLUE, group.name, HealthCheck(path=path), group.targets)
+    p = plan(Snapshot(snap.listeners, {**snap.target_groups, BLUE: bad}, snap.instances), PORTS, PROCS, {}, {})
+    assert "evil" not in _rendered(p, tmp_path) and "tg.demo-blue" not in _rendered(p, tmp_path)
+    assert "health check path" in p.problems[0]
+
+
+@pytest.mark.parametrize(("host", "protocol", "why"), [
+    ("example.com" + INJECTED, "HTTPS", "redirect host"),
+    ("example.com code 302", "HTTPS", "redirect host"),
+    ("#{host}", "HTTPS code 302", "redirect protocol"),
+    ("#{host}", "FTP", "redirect protocol"),
+])
+def test_a_redirect_aws_could_not_hold_is_left_out(host: str, protocol: str, why: str, tmp_path: Path) -> None:
+    snap = _snapshot()
+    redirect = Listener("demo", LB, "demo.elb", 81, "HTTP", Redirect(protocol=protocol, host=host, port="443"))
+    p = plan(Snapshot((*snap.listeners, redirect), snap.target_groups, snap.instances), {**PORTS, "demo:81": 10081},
+             PROCS, {}, {})
+    text = _rendered(p, tmp_path)
+    assert "evil" not in text and "code 302" not in text and "http-request redirect" not in text
+    assert len(p.problems) == 1 and why in p.problems[0] and "listener 'demo':81" in p.problems[0]
+
+
+def test_what_aws_allows_passes_unchanged() -> None:
+    snap = _snapshot()
+    redirect = Listener("demo", LB, "demo.elb", 81, "HTTP", Redirect(protocol="HTTPS", host="www.example.com"))
+    p = plan(Snapshot((*snap.listeners, redirect), snap.target_groups, snap.instances), {**PORTS, "demo:81": 10081},
+             PROCS, {}, {})
+    assert p.problems == [] and len(p.layout.frontends) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from bgtool.aws.live import ListenerWeights
@@ -248,3 +249,41 @@ def test_state_ids_reads_a_pulled_state_too() -> None:
             {"index_key": "http", "attributes": {"id": "sgr-1"}}, {"attributes": {"id": "sgr-2"}}]},
         {"mode": "data", "type": "terraform_remote_state", "instances": [{"attributes": {"backend": "s3"}}]}]}
     assert diff.state_ids(state) == {"sgr-1", "sgr-2"}
+
+
+# An out-of-band change of a database password and of a sensitive nested value: what `terraform show
+# -json` writes for it, with Terraform's sensitivity marks beside the raw values.
+SECRET_DB = "module.base.aws_db_instance.main"
+REFRESH_SENSITIVE = {
+    "resource_drift": [{
+        "address": SECRET_DB, "mode": "managed", "type": "aws_db_instance", "name": "main",
+        "change": {
+            "actions": ["update"],
+            "before": {"password": "old-s3cret", "port": 5432, "settings": [{"token": "tok-before", "size": 1}]},
+            "after": {"password": "new-s3cret", "port": 5433, "settings": [{"token": "tok-after", "size": 2}]},
+            "before_sensitive": {"password": True, "settings": [{"token": True}]},
+            "after_sensitive": {"password": True, "settings": [{}]},
+        },
+    }],
+    "prior_state": {"values": {"root_module": {"child_modules": [{"resources": [
+        {"address": SECRET_DB, "values": {}, "sensitive_values": {"password": True}}]}]}}},
+}
+
+
+def test_values_terraform_marks_sensitive_are_reported_changed_but_never_shown() -> None:
+    items = diff.refresh_items("prod", "base", REFRESH_SENSITIVE)
+    assert [i.kind for i in items] == ["changed"]
+    changes = {c.attribute: (c.before, c.after) for c in items[0].changes}
+    assert changes == {"password": ("(sensitive value)", "(sensitive value)"), "port": (5432, 5433),
+                       "settings[0].token": ("(sensitive value)", "(sensitive value)"), "settings[0].size": (1, 2)}
+    report = _report(EnvReport("prod", items))
+    shown = json.dumps(report.to_dict()) + drift_markdown(report)
+    for secret in ("s3cret", "tok-before", "tok-after"):
+        assert secret not in shown
+
+
+def test_the_states_marks_stand_in_when_the_change_has_none() -> None:
+    doc = json.loads(json.dumps(REFRESH_SENSITIVE))
+    del doc["resource_drift"][0]["change"]["before_sensitive"], doc["resource_drift"][0]["change"]["after_sensitive"]
+    (item,) = diff.refresh_items("prod", "base", doc)
+    assert {c.attribute: c.after for c in item.changes}["password"] == "(sensitive value)"

@@ -9,7 +9,7 @@ import pytest
 
 from bgtool.config import envfile
 from bgtool.config.schema import Color, load_environment
-from bgtool.errors import ConfigError
+from bgtool.errors import BgtoolError, ConfigError
 from tests.helpers import copy_project
 
 
@@ -59,4 +59,93 @@ def test_an_invalid_result_leaves_the_file_untouched(project: Path) -> None:
     before = path.read_text()
     with pytest.raises(ConfigError):
         envfile.set_version(load_environment(project, "local"), Color.GREEN, "not a version!")
+    assert path.read_text() == before
+
+
+BLOCK_COLORS = """colors:
+  blue:
+    version: 1.0.0
+    desired: 2
+    min_size: 0
+    max_size: 4
+  green:
+    version: 1.0.0
+    desired: 2
+    min_size: 0
+    max_size: 4
+"""
+
+
+def with_colors(project: Path, colors: str) -> Path:
+    path = project / "environments/local.yaml"
+    text = path.read_text()
+    assert BLOCK_COLORS in text
+    path.write_text(text.replace(BLOCK_COLORS, colors))
+    return path
+
+
+FLOW = """colors:
+  blue: {version: 1.0.0, desired: 2, min_size: 0, max_size: 4}
+  green: {version: "1.0.0", desired: 2, min_size: 0, max_size: 4}  # the idle one
+"""
+
+
+def test_a_flow_mapping_color_is_rewritten_in_place(project: Path) -> None:
+    path = with_colors(project, FLOW)
+    envfile.set_retired(load_environment(project, "local"), Color.GREEN, True)
+    config = envfile.set_version(load_environment(project, "local"), Color.GREEN, "2.0.0")
+    assert config.colors.green.version == "2.0.0" and config.colors.green.retired is False
+    assert config.colors.green.desired == 2 and config.colors.blue.version == "1.0.0"
+    assert ('  green: {retired: false, version: 2.0.0, desired: 2, min_size: 0, max_size: 4}  # the idle one'
+            in path.read_text())
+
+
+MERGED = """colors:
+  blue: &color
+    version: 1.0.0
+    desired: 2
+    min_size: 0
+    max_size: 4
+  green:
+    <<: *color
+"""
+
+
+def test_a_merged_key_is_written_into_the_colors_own_mapping_never_the_anchor(project: Path) -> None:
+    path = with_colors(project, MERGED)
+    config = envfile.set_version(load_environment(project, "local"), Color.GREEN, "2.0.0")
+    assert config.colors.green.version == "2.0.0" and config.colors.blue.version == "1.0.0"
+    assert "  green:\n    <<: *color\n    version: 2.0.0\n" in path.read_text()
+    config = envfile.set_retired(load_environment(project, "local"), Color.GREEN, True)
+    assert config.colors.green.retired is True and config.colors.blue.retired is False
+
+
+def test_a_value_shared_with_the_other_color_is_refused(project: Path) -> None:
+    path = with_colors(project, MERGED)
+    before = path.read_text()
+    with pytest.raises(BgtoolError, match=r"would also change colors.green.version") as refused:
+        envfile.set_version(load_environment(project, "local"), Color.BLUE, "2.0.0")
+    assert "nothing was written" in refused.value.message
+    assert path.read_text() == before
+
+
+def test_a_file_changed_since_the_decision_is_not_written(project: Path) -> None:
+    path = project / "environments/local.yaml"
+    decided_on = load_environment(project, "local")  # green is at 1.0.0 here
+    envfile.set_version(load_environment(project, "local"), Color.GREEN, "1.5.0")  # someone else, meanwhile
+    before = path.read_text()
+    with pytest.raises(envfile.FileChanged, match=r"colors.green.version is now '1.5.0', but this operation "
+                       r"decided on '1.0.0'"):
+        envfile.set_version(decided_on, Color.GREEN, "2.0.0")
+    with pytest.raises(envfile.FileChanged):
+        envfile.set_value(load_environment(project, "local"), ("active_color",), "green", expected="green")
+    assert path.read_text() == before
+
+
+def test_a_file_that_cannot_take_the_write_is_found_without_writing(project: Path) -> None:
+    path = with_colors(project, MERGED)
+    before = path.read_text()
+    envfile.check_version_writable(load_environment(project, "local"), Color.GREEN, "2.0.0")
+    with pytest.raises(BgtoolError, match="would also change"):
+        envfile.check_version_writable(load_environment(project, "local"), Color.BLUE, "2.0.0")
     assert path.read_text() == before
