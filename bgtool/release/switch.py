@@ -585,7 +585,7 @@ def explain(outcome: Outcome) -> str:
             f"Live production weights: {outcome.live_weights}")
 
 
-def gitops_handler(confirm: Confirm) -> Callable[[Workspace], Any]:
+def gitops_handler(confirm: Confirm, accept_inconclusive: bool = False) -> Callable[[Workspace], Any]:
     """The traffic handler of `bgtool apply`: when the file's active_color differs from the live
     production weights (a merged pull request), perform the guarded switch instead of a plain
     traffic apply. On a fresh environment (no listener yet), or when they agree, return None and
@@ -601,7 +601,8 @@ def gitops_handler(confirm: Confirm) -> Callable[[Workspace], Any]:
         ws.emit(Note(f"{ws.env}: the file says active_color {to.value}, live production is {current}: "
                      "guarded switch (gate, steps, bake) instead of a plain traffic apply"))
         steps = remaining_steps(ws.config.traffic.steps, current.of(to))
-        outcome = Switch(ws, plan_from(ws, to, steps, None, None, trigger="apply"), confirm).run()
+        plan = plan_from(ws, to, steps, None, None, trigger="apply", accept_inconclusive=accept_inconclusive)
+        outcome = Switch(ws, plan, confirm).run()
         message = explain(outcome)
         if not outcome.ok:
             raise BgtoolError(message, hint=f"See 'bgtool history {ws.env}'. The file still says {to.value}: "

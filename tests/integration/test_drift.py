@@ -177,6 +177,6 @@ def test_plan_markdown_names_the_switch_in_peoples_words(drift_project: Project,
         path.write_text(original)
     assert done.returncode == 2, done.stderr
     text = comment.read_text()
-    assert "**drifta: switch blue → green (green 1.0.0, targets 2/2 healthy now; steps 10/50/100, bake 2 s)**" in text
+    assert "**drifta: switch blue → green (green 1.0.0, targets 2/2 healthy now; steps 10/50/100, bake 22 s)**" in text
     assert "| traffic | changes | 0 | 1 | 0 |" in text or "| traffic | changes |" in text
     assert "aws_lb_listener" in text
