@@ -336,8 +336,9 @@ class Switch:
         metrics hold a whole period of it."""
         wanted, why = seconds, ""
         bake_for = getattr(self.io.router, "bake_seconds", None)
-        if bake_for is not None and bake_for(seconds) > wanted:
-            wanted, why = bake_for(seconds), "the TTL guard's minimum"
+        ttl_guard = seconds if bake_for is None else bake_for(seconds)
+        if ttl_guard > wanted:
+            wanted, why = ttl_guard, "the TTL guard's minimum"
         judged = self._judged_minimum()
         if judged is not None and judged[0] > wanted:
             wanted, why = judged
@@ -483,6 +484,9 @@ class Switch:
         """The end of a bake: a step whose traffic was not judged did not pass (unless accepted)."""
         if getattr(self.io, "meter", None) is None:
             return
+        error = self.outcome.steps[-1].get("traffic", {}).get("error") if self.outcome.steps else None
+        if judged is None and error:
+            judged = Judgement(Verdict.INCONCLUSIVE, error)
         call = decide_step(judged, self.plan.accept_inconclusive, color=self.plan.to.value)
         if call.accepted_inconclusive:
             if self.outcome.steps:

@@ -146,6 +146,22 @@ class NoMetrics:
         return None
 
 
+class BrokenMetrics:
+    def window(self, color: Color, start: datetime, end: datetime) -> TrafficStats | None:
+        from botocore.exceptions import EndpointConnectionError
+
+        raise EndpointConnectionError(endpoint_url="http://monitoring")
+
+
+def test_metrics_that_cannot_be_read_are_not_a_pass_and_say_why(config: Environment) -> None:
+    router = FakeRouter(Weights(100, 0))
+    io = FakeIO(config, router)
+    io.meter = BrokenMetrics()  # type: ignore[attr-defined]
+    outcome = switch(io, steps=[100]).run()
+    assert outcome.result == "rolled-back"
+    assert "metrics unavailable" in outcome.reason and "http://monitoring" in outcome.reason
+
+
 def test_accept_inconclusive_goes_on_through_unjudged_steps_and_records_it(config: Environment) -> None:
     router = FakeRouter(Weights(100, 0))
     io = FakeIO(config, router)
