@@ -33,6 +33,9 @@ from bgtool.config.schema import load_environment
 from bgtool.release.traffic import production_listeners
 from bgtool.terraform.workspace import Workspace
 
+QUICK = ("--steps", "100", "--bake", "0", "--monitor", "0", "--yes", "--accept-inconclusive")
+"""One step, no bake: no production traffic here to judge it by."""
+
 SIZES = {"small": ("bsmall", 41, 2, 4), "big": ("bbig", 42, 24, 30)}
 """label -> (env, second octet, desired per color, max per color)."""
 
@@ -49,10 +52,9 @@ class Bench(BenchProject):
         out: dict[str, list[float]] = {"switch": [], "rollback": [], "break-glass flip": [], "boto3 ModifyListener": []}
         for rep in range(self.reps):
             print(f"  {env}: round {rep + 1}/{self.reps}", file=sys.stderr)
-            out["switch"].append(self.bgtool("switch", env, "--steps", "100", "--bake", "0", "--monitor", "0",
-                                             "--yes")[0])
+            out["switch"].append(self.bgtool("switch", env, *QUICK)[0])
             out["rollback"].append(self.bgtool("rollback", env, "--yes")[0])
-            self.bgtool("switch", env, "--steps", "100", "--bake", "0", "--monitor", "0", "--yes")
+            self.bgtool("switch", env, *QUICK)
             _, done = self.bgtool("rollback", env, "--yes", "--break-glass", "--json")
             out["break-glass flip"].append(json.loads(done.stdout)["flip"]["flip_seconds"])
         out["boto3 ModifyListener"] = self.bare_modify(env)

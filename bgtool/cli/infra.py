@@ -81,11 +81,15 @@ RELEASE = typer.Option(False, "--release", help="Release pending changes of the 
                        "color first (at the live version), gate, stepped switch, then the old color.")
 ALLOW_REPLACE = typer.Option(False, "--allow-replace", help="Without a terminal, allow (with --yes) a plan that "
                              "replaces or destroys the load balancer, a target group or a listener.")
+ACCEPT_INCONCLUSIVE = typer.Option(False, "--accept-inconclusive", help="A switch this apply performs (GitOps, "
+                                   "--release) goes on when the gate or a step had too little data to judge "
+                                   "(recorded in the history).")
 
 
 @app.command()
 def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_json: bool = JSON,
-          release: bool = RELEASE, allow_replace: bool = ALLOW_REPLACE) -> int:
+          release: bool = RELEASE, allow_replace: bool = ALLOW_REPLACE,
+          accept_inconclusive: bool = ACCEPT_INCONCLUSIVE) -> int:
     """Apply base, the idle color, traffic; the live color's layer only when that is safe.
 
     Capacity (desired/min/max) and alarm changes of the live color apply directly. Any other change
@@ -102,7 +106,8 @@ def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_j
         ui.console.print(f"created state backend {ui.safe(what)}")
     command = f"bgtool apply {env}" + (" --release" if release else "")
     run = InfraApply(ws, plan_approver(yes, command, env), confirmer(yes, command),
-                     routing_confirmer(allow_replace, command), release=release)
+                     routing_confirmer(allow_replace, command), release=release,
+                     accept_inconclusive=accept_inconclusive)
     results = run.run(select_layers(layer))
     ui.table(f"{env}: apply", ["layer", "result", "add", "change", "destroy", "detail"],
              [[r.layer, r.status, r.add, r.change, r.destroy, r.detail] for r in results])

@@ -56,10 +56,13 @@ def switch(
     env: str = ENV,
     to: str = typer.Option(None, "--to", help="Color to move traffic to (default: the file's idle color)."),
     steps: str = typer.Option(None, "--steps", help="New color's share per step, e.g. 10,50,100 (default: file)."),
-    bake: float = typer.Option(None, "--bake", min=0, help="Seconds to watch after each step (default: file)."),
-    monitor: float = typer.Option(None, "--monitor", min=0, help="Seconds to watch at 100% (default: file)."),
+    bake: float = typer.Option(None, "--bake", min=0, help="Seconds to watch after each step (default: file; "
+                               "never shorter than it takes to judge the step's traffic)."),
+    monitor: float = typer.Option(None, "--monitor", min=0, help="Seconds to watch at 100% (default: file; "
+                                  "never shorter than it takes to judge the traffic)."),
     accept_inconclusive: bool = typer.Option(False, "--accept-inconclusive", help="Go on when the gate's "
-                                             "analysis had too little data to judge (recorded in the history)."),
+                                             "analysis or a step's traffic had too little data to judge "
+                                             "(recorded in the history; bakes are then not lengthened)."),
     yes: bool = YES,
     as_json: bool = JSON,
     commit: bool = COMMIT,

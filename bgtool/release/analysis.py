@@ -5,7 +5,9 @@ bgtool.aws.metrics for the load balancer's), so the thresholds are unit-tested w
 
 Three outcomes, not two: too little data is *inconclusive*. A color that answered 12 requests has
 not shown that it can take production, so the switch refuses it unless the operator says
-`--accept-inconclusive`; during a canary step the same lack of data only means "not judged yet".
+`--accept-inconclusive`. A canary step is the same: until its traffic is judged it has not passed,
+and a bake that ends without a verdict restores unless the operator accepted that (`decide_step`). A
+bake can only be judged if it outlasts the metrics it needs (`judged_bake_seconds`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from bgtool.release.load import LoadResult
 
 KEEP_UP = 0.9
 """A load run passes only if the color answered at least this share of the planned rate."""
+
+EMBEDDED_PUBLISH_DELAY_SECONDS = 2.0
+"""The embedded data plane publishes a finished period on its next tick (one a second) plus the put."""
+AWS_PUBLISH_DELAY_SECONDS = 60.0
+"""An ALB's minute of metrics is in CloudWatch within about a minute of the minute's end."""
 
 
 class Verdict(StrEnum):
@@ -120,6 +127,41 @@ def judge_traffic(new: TrafficStats, old: TrafficStats | None, settings: Analysi
         return Judgement(Verdict.PASS, f"{seen}; within the absolute thresholds; {why}", numbers)
     return Judgement(Verdict.PASS, f"{seen}; within the thresholds and within {settings.max_regression:.0%} "
                                    f"of {old_color}", numbers)
+
+
+def judged_bake_seconds(period: float, publish_delay: float) -> float:
+    """The shortest bake at whose end CloudWatch holds one whole metrics period of the step's own
+    traffic: the step may start just after a period began (up to one period until the next boundary),
+    then one whole period, then the time until that period is published. On AWS (60 s periods,
+    published within about a minute) that is 3 minutes; with the embedded AWS's 10 s it is 22 s."""
+    return 2.0 * period + publish_delay
+
+
+def publish_delay(embedded: bool) -> float:
+    return EMBEDDED_PUBLISH_DELAY_SECONDS if embedded else AWS_PUBLISH_DELAY_SECONDS
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """What the end of a bake decides: go on to the next step, or restore (and why)."""
+
+    go_on: bool
+    reason: str = ""
+    accepted_inconclusive: bool = False
+
+
+def decide_step(judgement: Judgement | None, accept_inconclusive: bool, *, color: str) -> StepCall:
+    """The verdict on a step's traffic when its bake ends. Only a pass goes on: a step whose traffic
+    was never judged (no data, too little data, metrics unavailable) has not passed, and goes on only
+    when the operator accepted inconclusive results; a failure never does."""
+    if judgement is not None and judgement.verdict is Verdict.PASS:
+        return StepCall(True)
+    if judgement is not None and judgement.verdict is Verdict.FAIL:
+        return StepCall(False, f"{color} traffic failed: {judgement.evidence}")
+    evidence = judgement.evidence if judgement is not None else "no load balancer metrics for the step"
+    if accept_inconclusive:
+        return StepCall(True, f"{color} traffic not judged, accepted by --accept-inconclusive: {evidence}", True)
+    return StepCall(False, f"{color} traffic not judged by the end of the bake: {evidence}")
 
 
 def production_rate(peak: float | None, factor: float, color: str, lookback_minutes: int) -> Judgement:

@@ -263,6 +263,8 @@ class InfraApply:
     confirm_routing: Confirm
     """The second confirmation of a plan that replaces or destroys the load balancer (no --yes skips it)."""
     release: bool = False
+    accept_inconclusive: bool = False
+    """A switch this apply performs goes on through a gate or steps without a verdict (recorded)."""
     idle_prepared: bool = False
 
     @property
@@ -283,7 +285,7 @@ class InfraApply:
         refuse_stale(ws, History.of(ws).read(), f"apply {ws.env}")  # provenance
         serving = serving_colors(ws)
         releasing = self._precheck(serving, layers)
-        handlers: dict[str, LayerHandler] = {"traffic": gitops_handler(self.confirm)}
+        handlers: dict[str, LayerHandler] = {"traffic": gitops_handler(self.confirm, self.accept_inconclusive)}
         for color in serving:
             handlers[color.value] = self._live_handler(color)
         active = ws.config.active_color
@@ -384,7 +386,8 @@ class InfraApply:
             if not self.idle_prepared:
                 self._prepare_idle(ws, old)
             stage = "switch"
-            outcome = Switch(ws, plan_from(ws, new, None, None, None, trigger="release"), self.confirm).run()
+            outcome = Switch(ws, plan_from(ws, new, None, None, None, trigger="release",
+                                            accept_inconclusive=self.accept_inconclusive), self.confirm).run()
             if not outcome.ok:
                 raise BgtoolError(explain(outcome))
             stage = "old"

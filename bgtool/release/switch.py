@@ -29,8 +29,8 @@ from bgtool.aws.live import ColorLive
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.events import CheckResult, Confirm, Note, PhaseEntered, Question, RecordWritten, Restored, StepApplied
-from bgtool.release.analysis import Verdict, judge_traffic
-from bgtool.release.gate import GateReport
+from bgtool.release.analysis import Judgement, Verdict, decide_step, judge_traffic, judged_bake_seconds, publish_delay
+from bgtool.release.gate import GateReport, metrics_resolution
 from bgtool.release.history import Record
 from bgtool.release.provenance import begin, stamp
 from bgtool.release.seams import router_for
@@ -142,7 +142,8 @@ class SwitchPlan:
     """The history operation and lock label; the GitOps path records "switch" too, via apply."""
     trigger: str = "switch"
     accept_inconclusive: bool = False
-    """Go on when the gate's only shortcoming is too little data (the operator's call, recorded)."""
+    """Go on when the gate's only shortcoming is too little data, and when a step's bake ends without a
+    verdict on its traffic (the operator's call, recorded); bakes are then not lengthened for metrics."""
     explicit: bool = False
     """The operator named the target (`--to`): a deliberate choice, so a file that predates the last
     release is no reason to refuse. A target taken from the file is only as good as the file."""
@@ -377,12 +378,30 @@ class Switch:
         self._watch(self._at_least(self.plan.monitor_seconds, "monitor"), "monitor")
 
     def _at_least(self, seconds: float, what: str) -> float:
-        """A router whose weights reach clients only as caches expire bakes each step for some TTLs."""
+        """A bake outlasts what it waits for: a router whose weights reach clients only as caches expire
+        bakes each step for some TTLs, and a step judged by its traffic bakes until the load balancer
+        metrics hold a whole period of it."""
+        wanted, why = seconds, ""
         bake_for = getattr(self.io.router, "bake_seconds", None)
-        wanted = seconds if bake_for is None else bake_for(seconds)
+        ttl_guard = seconds if bake_for is None else bake_for(seconds)
+        if ttl_guard > wanted:
+            wanted, why = ttl_guard, "the TTL guard's minimum"
+        judged = self._judged_minimum()
+        if judged is not None and judged[0] > wanted:
+            wanted, why = judged
         if wanted > seconds:
-            self.io.emit(Note(f"{what} {wanted:g}s instead of {seconds:g}s: the TTL guard's minimum", "warn"))
+            self.io.emit(Note(f"{what} {wanted:g}s instead of {seconds:g}s: {why}", "warn"))
         return wanted
+
+    def _judged_minimum(self) -> tuple[float, str] | None:
+        """The shortest bake whose traffic can be judged (None: nothing judges it, or the operator
+        accepted steps without a verdict)."""
+        if getattr(self.io, "meter", None) is None or self.plan.accept_inconclusive:
+            return None
+        period = metrics_resolution(self.config)
+        delay = publish_delay(self.config.embedded)
+        return judged_bake_seconds(period, delay), (f"the shortest bake judged on {period} s load balancer metrics "
+                                                    f"(2 periods + {delay:g} s until published)")
 
     def _finalize(self, phase: Phase) -> None:
         written = self.io.write_active(self.plan.to)
@@ -464,50 +483,79 @@ class Switch:
 
     def _watch(self, seconds: float, what: str) -> None:
         """Poll the new color's targets and alarms, and judge its traffic against the old color's, every
-        poll_seconds for SECONDS (at least once)."""
+        poll_seconds for SECONDS (at least once); at the end, only a step whose traffic passed goes on."""
         deadline = self.clock() + seconds
         polls = 0
+        judged: Judgement | None = None
         try:
             while True:
                 polls += 1
                 problems = self._health()
                 if problems:
                     raise Stop("; ".join(problems))
-                self._judge_traffic(what)
+                judged = self._judge_traffic(what) or judged
                 remaining = deadline - self.clock()
                 if remaining <= 0:
                     break
                 self.sleep(min(self.plan.poll_seconds, remaining))
         finally:
             self._report_traffic(what)
+        self._conclude(what, judged)
         self.io.emit(Note(f"{what}: {self.plan.to.value} healthy for {seconds:g}s ({polls} polls)", "ok"))
 
-    def _judge_traffic(self, what: str) -> None:
+    def _judge_traffic(self, what: str) -> Judgement | None:
         """The new color's 5xx rate and p99 against the old color's over the same minutes (since the
-        step began): a regression beyond gate.analysis restores; too little data is not judged yet."""
+        step began): a regression beyond gate.analysis restores at once. Returns the judgement (None
+        when nothing judges the step or the metrics could not be read this time)."""
         meter = getattr(self.io, "meter", None)
         if meter is None or self._step_started is None or not self.outcome.steps:
-            return
+            return None
         new, old = self.plan.to, self.plan.from_color
         now = datetime.now(UTC)
+        step = self.outcome.steps[-1]
         try:
             stats = {c: meter.window(c, self._step_started, now) for c in (new, old)}
         except (ClientError, BotoCoreError) as exc:
-            self.outcome.steps[-1]["traffic"] = {"error": f"metrics unavailable: {exc}"}
-            return
+            step.setdefault("traffic", {})["error"] = f"metrics unavailable: {exc}"
+            return None
+        since = self._step_started.isoformat(timespec="seconds")
         if stats[new] is None:
-            return
+            judged = Judgement(Verdict.INCONCLUSIVE, f"no load balancer metrics for {new.value}")
+            step["traffic"] = {"verdict": judged.verdict.value, "evidence": judged.evidence, "judged": what,
+                               "since": since}
+            return judged
         judged = judge_traffic(stats[new], stats[old], self.config.gate.analysis, new_color=new.value,
                                old_color=old.value, need_baseline=False)
-        self.outcome.steps[-1]["traffic"] = {**judged.numbers, "verdict": judged.verdict.value,
-                                             "evidence": judged.evidence, "judged": what,
-                                             "since": self._step_started.isoformat(timespec="seconds")}
+        step["traffic"] = {**judged.numbers, "verdict": judged.verdict.value, "evidence": judged.evidence,
+                           "judged": what, "since": since}
         if judged.verdict is Verdict.FAIL:
             raise Stop(f"{new.value} traffic worse than {old.value}: {judged.evidence}")
+        return judged
+
+    def _conclude(self, what: str, judged: Judgement | None) -> None:
+        """The end of a bake: a step whose traffic was not judged did not pass (unless accepted)."""
+        if getattr(self.io, "meter", None) is None:
+            return
+        error = self.outcome.steps[-1].get("traffic", {}).get("error") if self.outcome.steps else None
+        if judged is None and error:
+            judged = Judgement(Verdict.INCONCLUSIVE, error)
+        call = decide_step(judged, self.plan.accept_inconclusive, color=self.plan.to.value)
+        if call.accepted_inconclusive:
+            if self.outcome.steps:
+                self.outcome.steps[-1].setdefault("traffic", {})["accepted_inconclusive"] = True
+            self.io.emit(Note(f"{what}: {call.reason}", "warn"))
+        if not call.go_on:
+            minimum = self.config.gate.analysis.min_requests
+            raise Stop(call.reason, hint=f"A step passes on at least {minimum} requests to {self.plan.to.value} "
+                                         "(gate.analysis.min_requests) within the thresholds: send production "
+                                         "traffic or lengthen traffic.bake_seconds, or go on without a verdict "
+                                         "with --accept-inconclusive.")
 
     def _report_traffic(self, what: str) -> None:
         traffic = self.outcome.steps[-1].get("traffic") if self.outcome.steps else None
         if not traffic or "verdict" not in traffic:
+            if traffic and "error" in traffic:
+                self.io.emit(Note(f"{what} traffic: {traffic['error']}", "warn"))
             return
         served = " | ".join(f"{c.value} {_served(traffic.get(c.value))}" for c in (self.plan.to, self.plan.from_color))
         level = "ok" if traffic["verdict"] == "pass" else "error" if traffic["verdict"] == "fail" else "warn"
@@ -609,7 +657,7 @@ def explain(outcome: Outcome) -> str:
             f"Live production weights: {outcome.live_weights}")
 
 
-def gitops_handler(confirm: Confirm) -> Callable[[Workspace], Any]:
+def gitops_handler(confirm: Confirm, accept_inconclusive: bool = False) -> Callable[[Workspace], Any]:
     """The traffic handler of `bgtool apply`: when the file's active_color differs from the live
     production weights (a merged pull request), perform the guarded switch instead of a plain
     traffic apply. On a fresh environment (no listener yet), or when they agree, return None and
@@ -624,7 +672,8 @@ def gitops_handler(confirm: Confirm) -> Callable[[Workspace], Any]:
         ws.emit(Note(f"{ws.env}: the file says active_color {to.value}, live production is {current}: "
                      "guarded switch (gate, steps, bake) instead of a plain traffic apply"))
         steps = remaining_steps(ws.config.traffic.steps, current.of(to))
-        outcome = Switch(ws, plan_from(ws, to, steps, None, None, trigger="apply"), confirm).run()
+        plan = plan_from(ws, to, steps, None, None, trigger="apply", accept_inconclusive=accept_inconclusive)
+        outcome = Switch(ws, plan, confirm).run()
         message = explain(outcome)
         if not outcome.ok:
             raise BgtoolError(message, hint=f"See 'bgtool history {ws.env}'. The file still says {to.value}: "

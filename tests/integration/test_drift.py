@@ -114,7 +114,8 @@ def test_the_reconcile_drift_names_brings_production_back(drift_project: Project
         assert code == 2, err
         reconcile = next(i for i in env_doc(doc, "drifta")["items"] if i["kind"] == "active_color")["reconcile"]
         assert reconcile.startswith("bgtool apply drifta")
-        applied = drift_project.run(*reconcile.split()[1:], "--yes")
+        # no production traffic here to judge the steps by: the operator's call, as a quiet environment needs
+        applied = drift_project.run(*reconcile.split()[1:], "--yes", "--accept-inconclusive")
         assert applied.returncode == 0, applied.stderr
         reconciled = True
         assert "test listener → blue" in applied.stderr
@@ -207,6 +208,6 @@ def test_plan_markdown_names_the_switch_in_peoples_words(drift_project: Project,
         path.write_text(original)
     assert done.returncode == 2, done.stderr
     text = comment.read_text()
-    assert "**drifta: switch blue → green (green 1.0.0, targets 2/2 healthy now; steps 10/50/100, bake 2 s)**" in text
+    assert "**drifta: switch blue → green (green 1.0.0, targets 2/2 healthy now; steps 10/50/100, bake 22 s)**" in text
     assert "| traffic | changes | 0 | 1 | 0 |" in text or "| traffic | changes |" in text
     assert "aws_lb_listener" in text

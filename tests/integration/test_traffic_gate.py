@@ -3,7 +3,8 @@ data plane (HAProxy, one sample-app process per instance, metrics published to t
 CloudWatch) and the real terraform binary, in an environment of its own (`trf`).
 
 In order: the gate shows its load and analysis rows and passes; a release answering 2% errors is
-refused by the gate with nothing moved; a release that starts erroring once it has 50% is restored,
+refused by the gate with nothing moved; a switch nobody sends production traffic to is not judged
+and restores; a release that starts erroring once it has 50% is restored,
 with each step's report naming what both colors served; retire refuses the color that still
 received requests.
 """
@@ -68,6 +69,19 @@ def test_a_release_answering_two_percent_errors_is_refused_by_the_gate(trf: Proj
     checks = rows(doc["gate"])
     assert checks["load"]["verdict"] == "fail" and "HTTP 5xx x2" in checks["load"]["evidence"]
     assert checks["analysis"]["verdict"] == "fail" and "max_error_rate" in checks["analysis"]["evidence"]
+    assert "blue 100, green 0" in doc["live_weights"]
+
+
+def test_a_step_without_production_traffic_is_not_judged_and_restores(trf: Project) -> None:
+    """Nobody uses production here: the step's traffic is never judged, so it did not pass. The
+    monitor asked for 0 s lasts until a whole metrics period could have been judged (2 x 10 s + 2 s)."""
+    done = trf.run("switch", ENV, "--steps", "100", "--bake", "0", "--monitor", "0", "--yes", "--json")
+    doc = json.loads(done.stdout)
+    assert done.returncode == 1 and doc["result"] == "rolled-back", doc["reason"]
+    assert doc["reason"].startswith("monitor: green traffic not judged by the end of the bake"), doc["reason"]
+    assert "--accept-inconclusive" in doc["reason"]
+    assert doc["steps"][0]["traffic"]["verdict"] == "inconclusive", doc["steps"]
+    assert "monitor 22s instead of 0s" in done.stderr, done.stderr
     assert "blue 100, green 0" in doc["live_weights"]
 
 

@@ -41,7 +41,7 @@ def test_unknown_key_is_named_with_its_line(project: Path) -> None:
 
 
 def test_wrong_type(project: Path) -> None:
-    edit_yaml(project / "environments/local.yaml", "bake_seconds: 2", "bake_seconds: soon")
+    edit_yaml(project / "environments/local.yaml", "bake_seconds: 22", "bake_seconds: soon")
     (msg,) = problems(project)
     assert "traffic.bake_seconds" in msg and "integer" in msg
 
