@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bgtool.terraform.cliconfig import MIRROR_ENV, find_mirror
+from tests import schedule
 from tests.helpers import REPO, copy_project
 
 
@@ -24,12 +25,14 @@ def pytest_configure(config: pytest.Config) -> None:
         found = find_mirror()
         if found is not None:
             os.environ[MIRROR_ENV] = str(found)
+    config.pluginmanager.register(schedule.Recorder(), "bgtool-durations")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    schedule.reorder(items)
 
 
 def environments_digest(root: Path = REPO) -> dict[str, str]:

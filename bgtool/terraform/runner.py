@@ -107,6 +107,9 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return tuple(int(x) for x in match.groups()) if match else None  # type: ignore[return-value]
 
 
+GO_RUNTIME: dict[str, str] = {}
+
+
 class Terraform:
     """Runs terraform in one layer directory with a fixed process environment."""
 

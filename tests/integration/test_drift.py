@@ -48,6 +48,19 @@ def production_listener(project: Project, env: str) -> dict[str, Any]:
     return next(lst for lst in listeners if lst["Port"] == 80)
 
 
+def flip_out_of_band(project: Project, env: str) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+    """Swap the production weights by a direct API call, as a console click would: (elbv2, the listener as it
+    was, its default actions as they were, to put back)."""
+    elbv2 = project.aws(env).client("elbv2")
+    listener = production_listener(project, env)
+    original = listener["DefaultActions"]
+    moved = [{"TargetGroupArn": g["TargetGroupArn"], "Weight": 0 if g["Weight"] else 100}
+             for g in original[0]["ForwardConfig"]["TargetGroups"]]
+    elbv2.modify_listener(ListenerArn=listener["ListenerArn"],
+                          DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": moved}}])
+    return elbv2, listener, original
+
+
 def about(items: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
     """The items whose subject names TEXT (a resource address or part of one)."""
     return [i for i in items if text in i["subject"]]
@@ -65,13 +78,7 @@ def test_clean_environment_exits_0(drift_project: Project) -> None:
 
 def test_listener_weights_changed_out_of_band(drift_project: Project, tmp_path: Any) -> None:
     """Two environments in one run: drifta drifted, driftb clean, both reported, exit 2."""
-    elbv2 = drift_project.aws("drifta").client("elbv2")
-    listener = production_listener(drift_project, "drifta")
-    original = listener["DefaultActions"]
-    groups = original[0]["ForwardConfig"]["TargetGroups"]
-    moved = [{"TargetGroupArn": g["TargetGroupArn"], "Weight": 0 if g["Weight"] else 100} for g in groups]
-    elbv2.modify_listener(ListenerArn=listener["ListenerArn"],
-                          DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": moved}}])
+    elbv2, listener, original = flip_out_of_band(drift_project, "drifta")
     try:
         report = tmp_path / "drift.md"
         code, doc, err = drift(drift_project, "drifta", "driftb", "--markdown", str(report))
@@ -101,13 +108,7 @@ def test_the_reconcile_drift_names_brings_production_back(drift_project: Project
     """Production flipped outside Terraform (green 100% while the file says blue): the command drift names,
     `bgtool apply`, gates blue through the test listener (pointed at blue first: the file's layout
     points it at green) and switches production back; drift is clean again."""
-    elbv2 = drift_project.aws("drifta").client("elbv2")
-    listener = production_listener(drift_project, "drifta")
-    original = listener["DefaultActions"]
-    groups = original[0]["ForwardConfig"]["TargetGroups"]
-    moved = [{"TargetGroupArn": g["TargetGroupArn"], "Weight": 0 if g["Weight"] else 100} for g in groups]
-    elbv2.modify_listener(ListenerArn=listener["ListenerArn"],
-                          DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": moved}}])
+    elbv2, listener, original = flip_out_of_band(drift_project, "drifta")
     reconciled = False
     try:
         code, doc, err = drift(drift_project, "drifta")
@@ -123,6 +124,7 @@ def test_the_reconcile_drift_names_brings_production_back(drift_project: Project
         if not reconciled:
             elbv2.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=original)
     forward = production_listener(drift_project, "drifta")["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+    groups = original[0]["ForwardConfig"]["TargetGroups"]
     assert {g["TargetGroupArn"]: g["Weight"] for g in forward} == {g["TargetGroupArn"]: g["Weight"] for g in groups}
     code, doc, err = drift(drift_project, "drifta")
     assert code == 0 and doc["status"] == "clean", json.dumps(env_doc(doc, "drifta")["items"], indent=2) + err
