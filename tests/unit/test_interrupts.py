@@ -24,7 +24,7 @@ from bgtool.release.switch import Switch, SwitchPlan
 from bgtool.release.weights import Weights
 from bgtool.terraform.cliconfig import write_cli_config
 from bgtool.terraform.runner import Terraform
-from tests.helpers import copy_project
+from tests.helpers import REPO, copy_project
 from tests.unit.test_switch_driver import FakeIO, FakeRouter
 
 
@@ -249,8 +249,9 @@ def test_exec_in_a_step_makes_bgtool_the_process_the_runner_signals(tmp_path: Pa
     out = tmp_path / "got"
     script = tmp_path / "step.py"
     script.write_text(STEP)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's bgtool
     shell = subprocess.Popen(["bash", "-e", "-c", f'exec "{sys.executable}" "{script}" "{out}"'],
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, env=env)
     assert shell.stdout is not None and shell.stdout.readline().strip() == "ready"
     shell.send_signal(sig)  # to the step's process, as the runner does
     assert shell.wait(timeout=60) == 0
