@@ -133,3 +133,19 @@ def test_a_second_ctrl_c_does_not_cut_the_restore_short(intr: Project) -> None:
     code, doc = run.finish()
     _ended_on_blue(intr, code, doc, "Ctrl-C", run.stderr)
     assert "finishing the restore first" in run.stderr
+
+
+def test_sighup_during_a_bake_restores_like_ctrl_c(intr: Project) -> None:
+    """Some runners cancel a step with SIGHUP (actions/runner#1309): the same restore, lock and record.
+    How long the restore took from the signal is printed (the runner kills the tree ~10 s after its
+    first signal); it is not asserted, the machine is shared."""
+    run = Running(intr, *SLOW_SWITCH)
+    run.wait_for("step 1/2: production")
+    time.sleep(1)
+    sent = time.monotonic()
+    run.proc.send_signal(signal.SIGHUP)
+    code, doc = run.finish()
+    took = time.monotonic() - sent
+    record = _ended_on_blue(intr, code, doc, "SIGHUP", run.stderr)
+    assert record.reason.startswith("bake 1/2")
+    print(f"\nSIGHUP to exit: {took:.2f} s; restore {doc['restore']}")
