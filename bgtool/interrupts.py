@@ -18,6 +18,7 @@ A leaf module (signals and the standard library only), usable from every layer.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,11 @@ from contextlib import contextmanager
 from types import FrameType
 
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+KILL_AFTER_VARIABLE = "BGTOOL_KILL_AFTER_SIGNAL_SECONDS"
+"""Set where a stopping signal is followed by a kill this many seconds later (a CI runner cancelling a
+step: GitHub Actions kills the process tree about 10 s after its first signal). A restore after a signal
+then does only what fits: the direct flip, the record and the lock, and leaves the Terraform reconcile
+to the next apply."""
 SIGNAL_NAMES = ("SIGTERM", "SIGINT", "SIGHUP")
 
 
@@ -70,3 +76,13 @@ def held_back(notify: Callable[[str], None] | None = None) -> Iterator[list[str]
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def kill_after_signal() -> float | None:
+    """Seconds from a stopping signal to the kill that follows it (KILL_AFTER_VARIABLE), None when no kill
+    follows (a terminal) or the value is not a positive number."""
+    try:
+        seconds = float(os.environ.get(KILL_AFTER_VARIABLE, ""))
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None

@@ -191,39 +191,17 @@ class RunnerEscalationRouter(FakeRouter):
 
 
 def test_a_cancelled_step_restores_first_then_records_then_unlocks(
-        tmp_path: Path, sigterm_restored: None, sighup_restored: None) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sigterm_restored: None, sighup_restored: None) -> None:
     """The restore path under the runner's escalation: users first (the direct flip), then the books
-    (the reconcile), then the record and the lock; later signals are held back, never cut it short.
-    What is left before the kill is only that order: the flip is the first thing the signal leads to."""
+    (the reconcile), then the record and the lock; later signals are held back, never cut it short."""
+    monkeypatch.delenv(interrupts.KILL_AFTER_VARIABLE, raising=False)  # a terminal: no kill follows
     interrupts.install()
     config = load_environment(copy_project(tmp_path), "local").config
-    log: list[str] = []
-    router = RunnerEscalationRouter(log)
-
-    class LoggingIO(FakeIO):
-        def record(self, record: Any) -> None:
-            log.append(f"record {record.result}")
-            super().record(record)
-
-        @contextmanager
-        def lock(self, label: str) -> Iterator[None]:
-            with super().lock(label):
-                yield
-            log.append("unlock")
-
-    io = LoggingIO(config, router)
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:  # the bake: the runner's first signal arrives here
-        slept.append(seconds)
-        if len(slept) == 1:
-            deliver(signal.SIGHUP)
-
-    plan = SwitchPlan(Color.GREEN, [50, 100], 300, 0, 1)
-    outcome = Switch(None, plan, lambda q: True, io=io, sleep=sleep).run()
+    router = RunnerEscalationRouter([])
+    outcome, io = _interrupted_in_bake(config, router)
     assert outcome.result == "rolled-back" and outcome.reason == "bake 1/2: interrupted (SIGHUP)"
-    assert log == [f"apply {Weights(50, 50)}", "flip blue", f"apply {Weights(100, 0)}", "record rolled-back",
-                   "unlock"], log
+    assert router.log == [f"apply {Weights(50, 50)}", "flip blue", f"apply {Weights(100, 0)}", "record rolled-back",
+                          "unlock"], router.log
     assert router.weights == Weights(100, 0)
     held = [e.text for e in io.events.of(Note) if "held back" in e.text]  # type: ignore[attr-defined]
     assert [h.split()[0] for h in held] == ["SIGTERM", "SIGHUP"], held
@@ -256,3 +234,66 @@ def test_exec_in_a_step_makes_bgtool_the_process_the_runner_signals(tmp_path: Pa
     shell.send_signal(sig)  # to the step's process, as the runner does
     assert shell.wait(timeout=60) == 0
     assert out.read_text() == ("Ctrl-C" if sig == signal.SIGINT else "SIGHUP")
+
+
+class LoggingIO(FakeIO):
+    """Logs the record and the lock's release into the router's log, to assert the order."""
+
+    def __init__(self, config: Any, router: RunnerEscalationRouter) -> None:
+        super().__init__(config, router)
+        self.log = router.log
+
+    def record(self, record: Any) -> None:
+        self.log.append(f"record {record.result}")
+        super().record(record)
+
+    @contextmanager
+    def lock(self, label: str) -> Iterator[None]:
+        with super().lock(label):
+            yield
+        self.log.append("unlock")
+
+
+def _interrupted_in_bake(config: Any, router: RunnerEscalationRouter) -> tuple[Any, LoggingIO]:
+    io = LoggingIO(config, router)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:
+            deliver(signal.SIGHUP)
+
+    plan = SwitchPlan(Color.GREEN, [50, 100], 300, 0, 1)
+    return Switch(None, plan, lambda q: True, io=io, sleep=sleep).run(), io
+
+
+def test_when_a_kill_follows_the_signal_the_restore_is_the_flip_the_record_and_the_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sigterm_restored: None, sighup_restored: None) -> None:
+    """A cancelled CI step (the workflow sets BGTOOL_KILL_AFTER_SIGNAL_SECONDS): the Terraform reconcile,
+    tens of seconds, would be cut off by the kill with the lock held and nothing recorded; so production
+    is flipped back, recorded and unlocked, and the next apply reconciles Terraform's state."""
+    monkeypatch.setenv(interrupts.KILL_AFTER_VARIABLE, "10")
+    interrupts.install()
+    config = load_environment(copy_project(tmp_path), "local").config
+    router = RunnerEscalationRouter([])
+    outcome, io = _interrupted_in_bake(config, router)
+    assert outcome.result == "rolled-back" and outcome.reason == "bake 1/2: interrupted (SIGHUP)"
+    assert router.log == [f"apply {Weights(50, 50)}", "flip blue", "record rolled-back", "unlock"], router.log
+    assert router.weights == Weights(100, 0)
+    assert outcome.restore["reconcile"] == "left to the next 'bgtool apply local'"
+    assert io.records[-1].result == "rolled-back" and io.records[-1].details["restore"]["reconcile"] == \
+        "left to the next 'bgtool apply local'", "the history says what is left"
+    assert any("reconcile of the traffic layer left to the next" in e.text
+               for e in io.events.of(Note))  # type: ignore[attr-defined]
+
+
+def test_a_failure_that_is_not_a_signal_still_reconciles_when_a_kill_could_follow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(interrupts.KILL_AFTER_VARIABLE, "10")
+    config = load_environment(copy_project(tmp_path), "local").config
+    router = FakeRouter(Weights(100, 0), fail_on=Weights(0, 100))  # the last step's apply fails
+    io = FakeIO(config, router)
+    outcome = Switch(None, SwitchPlan(Color.GREEN, [50, 100], 0, 0, 1), lambda q: True, io=io,
+                     sleep=lambda s: None).run()
+    assert outcome.result == "rolled-back" and "reconcile" not in outcome.restore
+    assert router.flips == [Color.BLUE] and router.applied[-1] == Weights(100, 0), "Terraform reconciled"

@@ -186,6 +186,13 @@ def test_every_traffic_moving_bgtool_runs_with_exec_as_the_step_itself(name: str
     assert found == (2 if name == "apply.yml" else 0)
 
 
+def test_a_traffic_moving_step_tells_bgtool_that_a_kill_follows_the_signal() -> None:
+    """So a cancelled switch flips back, records and unlocks inside the runner's ~10 s (bgtool.interrupts)."""
+    for _, step in runs(load("apply.yml")):
+        if step["run"].startswith("exec bgtool "):
+            assert step["env"]["BGTOOL_KILL_AFTER_SIGNAL_SECONDS"] == "10", step.get("name")
+
+
 def test_a_cancelled_apply_is_followed_by_the_clean_up_step() -> None:
     for job in ("apply", "apply-prod"):
         steps_ = load("apply.yml")["jobs"][job]["steps"]
