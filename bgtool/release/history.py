@@ -1,4 +1,4 @@
-"""The release history of an environment: one record per deploy, switch, rollback, retire.
+"""The release history of an environment: one record per apply, deploy, switch, rollback, retire.
 
 Stored beside the Terraform state (S3 objects, or files with the local backend) so that it is
 shared by every operator and CI job, not kept on one laptop. A record is added as an object of its
