@@ -9,12 +9,14 @@ import typer
 from bgtool.cli import ui
 from bgtool.cli.app import app
 from bgtool.cli.reports import drift_markdown
-from bgtool.config.changed import changed_environments
+from bgtool.config.changed import Changed, changed_environments, every_environment, is_embedded, split_embedded
+from bgtool.config.changed import since_applied as since_applied_envs
 from bgtool.config.project import find_root
-from bgtool.config.schema import list_environments
+from bgtool.config.schema import list_environments, load_environment
 from bgtool.drift.collect import Checker
 from bgtool.drift.model import DriftReport
 from bgtool.errors import BgtoolError
+from bgtool.release.history import read_applied_from
 
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout (docs/drift-json-schema.md).")
 
@@ -71,26 +73,61 @@ def _print(report: DriftReport) -> None:
 
 @app.command()
 def changed(
-    base: str = typer.Option(..., "--base", help="Git ref to compare with, e.g. origin/main."),
+    base: str | None = typer.Option(None, "--base", help="Git ref to compare with, e.g. origin/main."),
+    since_applied: bool = typer.Option(False, "--since-applied", help="Per environment, compare HEAD with the "
+                                       "commit it was last applied from (its history; reads AWS)."),
+    all_envs: bool = typer.Option(False, "--all", help="Every environment file (the nightly drift check)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> int:
-    """List the environments a change touches since BASE (merge base), prod last.
+    """List the environments a change touches, prod last: since BASE (merge base), since each was last
+    applied (--since-applied), or all of them (--all).
 
     Environment files touch their environment; templates/, modules/, bgtool/ and pyproject.toml
-    touch every environment. stdout: one changed environment per line (deleted ones are only
-    reported, on stderr and in --json, never planned or applied). Exit 0.
+    touch every environment. --since-applied counts an environment as changed when no complete
+    `bgtool apply` from a commit of this repository is in its history. Environments on the embedded
+    AWS (aws.endpoint) are reported apart, on stderr and under "embedded" in --json, never on stdout:
+    a pipeline has no embedded AWS to run them against. stdout: one changed environment per line
+    (deleted ones are only reported, on stderr and in --json, never planned or applied). Exit 0.
     """
     ui.set_json_mode(as_json)
+    if [base is not None, since_applied, all_envs].count(True) != 1:
+        raise BgtoolError("give exactly one of --base REF, --since-applied, --all",
+                          hint="--base for a pull request, --since-applied for the merge pipeline, --all for drift.")
     root = find_root()
-    found = changed_environments(root, base)
+    existing = list_environments(root)
+    embedded = [env for env in existing if is_embedded(root, env)]
+    if all_envs:
+        found, what = every_environment(root), "in environments/"
+    elif since_applied:
+        real = [env for env in existing if env not in embedded]
+        found = since_applied_envs(root, {env: _applied_from(root, env) for env in real}, existing)
+        found += [Changed(env, "changed", ["no pipeline applies it"]) for env in embedded]  # reported apart below
+        what = "since each was last applied"
+    else:
+        found, what = changed_environments(root, str(base)), f"since {base}"
+    found, skipped = split_embedded(found, embedded)
     for c in found:
         ui.console.print(f"{c.status:8} {c.env}  {'; '.join(c.reasons)}", markup=False)
+    for c in skipped:
+        ui.console.print(f"embedded {c.env}  (targets the embedded AWS: left out) {'; '.join(c.reasons)}",
+                         markup=False)
     if not found:
-        ui.console.print(f"no environment changed since {ui.safe(base)}")
+        ui.console.print(f"no environment changed {ui.safe(what)}")
     if as_json:
-        ui.emit_json({"base": base, "environments": [c.to_dict() for c in found]})
+        ui.emit_json({"base": base, "since_applied": since_applied, "environments": [c.to_dict() for c in found],
+                      "embedded": [c.to_dict() for c in skipped]})
     else:
         for c in found:
             if c.status == "changed":
                 print(c.env)
     return 0
+
+
+def _applied_from(root: Path, env: str) -> str | None:
+    """The commit ENV was last applied from; a file that does not load cannot say, so it counts as never
+    applied (its apply job then reports the file's problem)."""
+    try:
+        loaded = load_environment(root, env)
+    except BgtoolError:
+        return None
+    return read_applied_from(root, env, loaded.config)

@@ -1,4 +1,4 @@
-"""The release history of an environment: one record per deploy, switch, rollback, retire.
+"""The release history of an environment: one record per apply, deploy, switch, rollback, retire.
 
 Stored beside the Terraform state (S3 objects, or files with the local backend) so that it is
 shared by every operator and CI job, not kept on one laptop. A record is added as an object of its
@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from bgtool.aws.session import Aws
 from bgtool.config.schema import Environment
@@ -40,7 +42,7 @@ def now() -> str:
 
 @dataclass
 class Record:
-    operation: str  # deploy | switch | rollback | retire
+    operation: str  # apply | deploy | switch | rollback | retire | release
     result: str  # succeeded | failed | rolled-back | refused
     from_color: str | None = None
     to_color: str | None = None
@@ -87,3 +89,27 @@ class History:
             if record.operation == operation and (result is None or record.result == result):
                 return record
         return None
+
+
+def applied_from(records: list[Record]) -> str | None:
+    """The commit the environment was last applied from as a whole: the newest `apply` that succeeded
+    over every layer, run from a commit whose environment file had no uncommitted changes. A deploy,
+    switch, rollback or retire moves a color or the traffic, not the templates, modules and the rest of
+    the file, so none of them says the environment is up to date with a commit; a dirty file applied
+    values no commit holds."""
+    for record in reversed(records):
+        if record.operation == "apply" and record.result == "succeeded" and record.details.get("complete"):
+            commit = record.source.get("commit")
+            if commit and not record.source.get("dirty"):
+                return str(commit)
+    return None
+
+
+def read_applied_from(root: Path, env: str, config: Environment) -> str | None:
+    """applied_from of ENV's stored history; None when its state bucket does not exist yet (never applied)."""
+    try:
+        return applied_from(History(root, env, config, Aws(config)).read())
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) in ("NoSuchBucket", "404"):
+            return None
+        raise

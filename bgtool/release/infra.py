@@ -41,6 +41,7 @@ from bgtool.release.lock import OperationLock
 from bgtool.release.provenance import begin, refuse_stale, release_values, stamp
 from bgtool.release.seams import router_for
 from bgtool.release.switch import Switch, explain, gitops_handler, plan_from
+from bgtool.render.templates import LAYERS
 from bgtool.terraform.layers import (
     RELEASE,
     Approver,
@@ -278,7 +279,27 @@ class InfraApply:
         ws.prepare()  # the lock table is part of the state backend
         with OperationLock.of(ws).held(self.command.removeprefix("bgtool ")):
             ws.reload()  # the file as it is now that no other operation runs
-            return self._run_locked(layers)
+            started = begin(ws)
+            results = self._run_locked(layers)
+            self._record_apply(started, layers, results)
+            return results
+
+    def _record_apply(self, started: dict[str, Any], layers: Sequence[str], results: list[LayerResult]) -> None:
+        """One "apply" record, also when nothing changed: the commit it ran from is what the merge pipeline
+        compares HEAD with (`bgtool changed --since-applied`). "complete" when every layer was applied or
+        found up to date (a declined or partial run proves nothing)."""
+        ws = self.ws
+        done = {"applied", "no-changes", "delegated", "released"}
+        complete = set(layers) == set(LAYERS) and all(r.status in done for r in results)
+        details = {"layers": {r.layer: r.status for r in results}, "complete": complete, "trigger": self.command}
+        declined = any(r.status == "declined" for r in results)
+        record = Record("apply", "declined" if declined else "succeeded", to_color=ws.config.active_color.value,
+                        versions={c.value: ws.config.colors.of(c).version for c in Color}, details=details,
+                        **stamp(ws.config, started, wrote=False))
+        try:
+            History.of(ws).append(record)
+        except (ClientError, BotoCoreError, OSError) as exc:
+            ws.emit(Note(f"the apply could not be recorded in the history: {exc}", "warn"))
 
     def _run_locked(self, layers: Sequence[str]) -> list[LayerResult]:
         ws = self.ws

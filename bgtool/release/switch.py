@@ -211,6 +211,7 @@ class Switch:
         self._source = begin(ws) if ws is not None else {}
         self._holding = ExitStack()  # from the first interrupt or restore on: interrupts held back (run's end)
         self._held = False
+        self._signalled = False  # the switch stopped for a signal (Ctrl-C, a cancelled CI job)
         self._step_started: datetime | None = None
         self._unexpected: Exception | None = None
 
@@ -249,6 +250,7 @@ class Switch:
             return True
         except KeyboardInterrupt as exc:
             self._hold_interrupts()
+            self._signalled = True
             self._failed(phase, f"interrupted ({interrupts.describe(exc)})")
         except BgtoolError as exc:
             self._failed(phase, exc.message + (f" ({exc.hint})" if exc.hint else ""))
@@ -446,7 +448,8 @@ class Switch:
         """Back to what production served when the switch began, never further. Users first, then the
         books: when that is all on the old color a direct flip takes production off the failing color
         within a second of detection, and the Terraform apply that follows makes state agree (and is
-        the restore on its own when the flip itself fails, or when the start was a split)."""
+        the restore on its own when the flip itself fails, or when the start was a split; after a signal
+        that a kill follows, the next apply does it: _reconcile_left_to_next_apply)."""
         self._hold_interrupts()
         old = self.plan.from_color
         start = self.start or Weights.all_on(old)
@@ -463,9 +466,26 @@ class Switch:
                 self.outcome.restore["flip_error"] = getattr(exc, "message", None) or str(exc)
                 self.io.emit(Note(f"direct flip failed ({self.outcome.restore['flip_error']}); restoring through "
                                   "Terraform only", "warn"))
+        if self._reconcile_left_to_next_apply(old, start):
+            return
         self.io.router.apply(start, self.plan.to)
         self.outcome.restore["reconcile_seconds"] = round(self.clock() - detected, 3)
         self.io.emit(Restored(old.value, True, f"(production {start})"))
+
+    def _reconcile_left_to_next_apply(self, old: Color, start: Weights) -> bool:
+        """After a signal that a kill follows (a cancelled CI step: interrupts.kill_after_signal), once the
+        direct flip put production back where it began: record and release now, inside the grace period,
+        and leave the Terraform reconcile (tens of seconds) to the next apply, which refreshes its state
+        from the listener. Otherwise the reconcile runs as usual."""
+        kill_after = interrupts.kill_after_signal()
+        if not self._signalled or kill_after is None or "flip_seconds" not in self.outcome.restore:
+            return False
+        self.outcome.restore["reconcile"] = f"left to the next 'bgtool apply {self.io.env}'"
+        self.io.emit(Note(f"Terraform reconcile of the traffic layer left to the next 'bgtool apply {self.io.env}': "
+                          f"this process is killed {kill_after:g}s after the signal ({interrupts.KILL_AFTER_VARIABLE})",
+                          "warn"))
+        self.io.emit(Restored(old.value, True, f"(production {start}, direct flip)"))
+        return True
 
     # -- helpers ----------------------------------------------------------------------------
     def _hold_interrupts(self) -> None:

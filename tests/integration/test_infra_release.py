@@ -115,7 +115,8 @@ def test_release_rolls_the_change_out_blue_green(infra: Project) -> None:
         groups = _groups(infra, color)
         assert [(g["type"], g["versions"]) for g in groups] == [("t3.small", ["1.0.0"])], (color, groups)
     records = _records(infra)
-    release = records[-1]
+    assert (records[-1].operation, records[-1].details["complete"]) == ("apply", True)
+    release = [r for r in records if r.operation != "apply"][-1]
     assert (release.operation, release.result, release.from_color, release.to_color) == (
         "release", "succeeded", "blue", "green")
     assert any(LIVE_LT in c for c in release.details["changes"]), release.details

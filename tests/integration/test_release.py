@@ -52,7 +52,8 @@ def _file(project: Project) -> str:
 def _last_record(project: Project):  # type: ignore[no-untyped-def]
     aws = _aws(project)
     cfg = load_environment(project.root, ENV, endpoint_override=project.endpoint).config
-    return History(project.root, ENV, cfg, aws).read()[-1]
+    # the newest record of a release operation (an apply also records the commit it ran from)
+    return [r for r in History(project.root, ENV, cfg, aws).read() if r.operation != "apply"][-1]
 
 
 def _green_instances(project: Project) -> list[str]:

@@ -240,7 +240,10 @@ def _fake_terraform(monkeypatch: pytest.MonkeyPatch, documents: dict[str, dict],
     monkeypatch.setattr(infra, "plan_json", lambda ws, plan: documents[plan.layer])
     monkeypatch.setattr(infra, "apply_plan", lambda ws, plan: applied.append(plan.layer))
     monkeypatch.setattr(infra, "production_weight", lambda ws, color: 100 if color is Color.BLUE else 0)
-    monkeypatch.setattr(infra, "History", SimpleNamespace(of=lambda ws: SimpleNamespace(read=lambda: [])))
+    monkeypatch.setattr(infra, "History", SimpleNamespace(of=lambda ws: SimpleNamespace(read=lambda: [],
+                                                                                   append=lambda record: record)))
+    monkeypatch.setattr(infra, "begin", lambda ws: {})
+    monkeypatch.setattr(InfraApply, "_record_apply", lambda self, *args: None)  # test_changed_since_applied
     monkeypatch.setattr(infra, "refuse_stale", lambda ws, records, action: None)
     monkeypatch.setattr(infra, "OperationLock", FakeLock)
 

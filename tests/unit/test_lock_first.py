@@ -86,7 +86,7 @@ def test_apply_holds_the_lock_for_its_whole_run_and_the_switch_inside_joins_it(
         seen.append(lock.current())
         return []
 
-    fake = SimpleNamespace(root=ws.root, env=ws.env, config=ws.config, aws=ws.aws, emit=Collector(),
+    fake = SimpleNamespace(root=ws.root, env=ws.env, config=ws.config, aws=ws.aws, emit=Collector(), loaded=ws.loaded,
                            prepare=lambda: [], reload=lambda: None)
     monkeypatch.setattr(infra, "serving_colors", lambda _ws: set())
     monkeypatch.setattr(infra, "apply_layers", apply_layers)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +15,11 @@ import pytest
 import yaml
 
 from bgtool.cli.app import main
-from tests.helpers import REPO
+from tests.helpers import REPO, copy_project, edit_yaml
 
 WORKFLOWS = REPO / ".github" / "workflows"
-# `bgtool` in command position: line start, after ; && || ( or then/do/else (not inside an echo).
-BGTOOL_CALL = re.compile(r"(?:^[ \t]*|[;&|(][ \t]*|\b(?:then|do|else)[ \t]+)bgtool[ \t]+([^;&|\n)]*)", re.M)
+# `bgtool` in command position: line start, after ; && || ( or then/do/else/exec (not inside an echo).
+BGTOOL_CALL = re.compile(r"(?:^[ \t]*|[;&|(][ \t]*|\b(?:then|do|else|exec)[ \t]+)bgtool[ \t]+([^;&|\n)]*)", re.M)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -82,7 +86,7 @@ def test_pull_request_workflow() -> None:
     verbs = [c[0] for c in bgtool_calls(doc)]
     assert verbs == ["changed", "render", "plan"]
     changed = bgtool_calls(doc)[0]
-    assert changed[1:] == ["--base", "origin/${{ github.base_ref }}"]
+    assert changed[1:] == ["--base", "origin/${{ github.base_ref }}", "--json"]
     assert "--markdown" in bgtool_calls(doc)[2]
     checkout = next(s for s in steps(doc) if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
@@ -100,6 +104,8 @@ def test_apply_workflow_one_at_a_time_prod_last_with_approval() -> None:
     # live-color changes are released blue/green, never applied in place
     assert ["apply", "prod", "--yes", "--release"] in calls
     assert ["apply", "${{ matrix.env }}", "--yes", "--release"] in calls
+    assert ["changed", "--since-applied", "--json"] in calls, "per environment, since its last apply"
+    assert "github.event.before" not in (WORKFLOWS / "apply.yml").read_text(), "never since the previous push"
     assert not any("--allow-replace" in call for call in calls), "routing is never replaced unattended"
 
 
@@ -111,7 +117,8 @@ def test_drift_workflow_nightly_reports_and_fails_on_drift() -> None:
     # one job per environment, merged into one report and one issue
     assert jobs["drift"]["strategy"]["matrix"]["env"] == "${{ fromJSON(needs.environments.outputs.envs) }}"
     assert jobs["drift"]["strategy"]["fail-fast"] is False
-    assert jobs["report"]["needs"] == "drift" and jobs["report"]["if"] == "always()"
+    assert jobs["report"]["needs"] == ["environments", "drift"]
+    assert jobs["report"]["if"] == "always() && needs.environments.outputs.envs != '[]'"
     assert ["drift", "$ENV_NAME", "--markdown", "drift-$ENV_NAME.md", "--json"] in bgtool_calls(doc)
     text = (WORKFLOWS / "drift.yml").read_text()
     assert "GITHUB_STEP_SUMMARY" in text and "gh issue" in text
@@ -153,3 +160,152 @@ def test_checks_workflow_runs_lint_tests_validate() -> None:
     makefile = (REPO / "Makefile").read_text()
     lint = makefile[makefile.index("\nlint:"):makefile.index("\ncheckov:")]
     assert "actionlint" in lint and "checkov" in lint and "terraform fmt" in lint
+
+
+# --------------------------------------------------------------------------------------------
+# Embedded environments never reach a real matrix; a cancellation reaches bgtool and is cleaned up
+# --------------------------------------------------------------------------------------------
+
+MOVES_TRAFFIC = ("apply", "switch", "rollback", "deploy", "retire")
+
+
+def runs(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, step) for name, job in doc["jobs"].items() for step in job.get("steps", []) if "run" in step]
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "apply.yml", "drift.yml"])
+def test_every_traffic_moving_bgtool_runs_with_exec_as_the_step_itself(name: str) -> None:
+    """A cancelled run signals only the step's process; a shell does not pass the signal on."""
+    found = 0
+    for _, step in runs(load(name)):
+        for match in BGTOOL_CALL.finditer(step["run"]):
+            if match.group(1).split()[0] in MOVES_TRAFFIC:
+                found += 1
+                assert step["run"].strip() == match.group(0).strip() and match.group(0).strip().startswith(
+                    "exec bgtool "), f"{step.get('name')}: the step must be `exec bgtool ...` alone"
+    assert found == (2 if name == "apply.yml" else 0)
+
+
+def test_a_traffic_moving_step_tells_bgtool_that_a_kill_follows_the_signal() -> None:
+    """So a cancelled switch flips back, records and unlocks inside the runner's ~10 s (bgtool.interrupts)."""
+    for _, step in runs(load("apply.yml")):
+        if step["run"].startswith("exec bgtool "):
+            assert step["env"]["BGTOOL_KILL_AFTER_SIGNAL_SECONDS"] == "10", step.get("name")
+
+
+def test_a_cancelled_apply_is_followed_by_the_clean_up_step() -> None:
+    for job in ("apply", "apply-prod"):
+        steps_ = load("apply.yml")["jobs"][job]["steps"]
+        index = next(i for i, s in enumerate(steps_) if s.get("id") == "apply")
+        after = steps_[index + 1]
+        assert after["if"].startswith("cancelled() && ") and "steps.apply.outcome" in after["if"]
+        assert after["run"].startswith("scripts/after-cancel ")
+        assert (REPO / "scripts/after-cancel").stat().st_mode & 0o111, "executable"
+
+
+@pytest.mark.parametrize(("name", "job"), [("apply.yml", "apply"), ("drift.yml", "drift")])
+def test_a_matrix_of_environments_never_fails_fast(name: str, job: str) -> None:
+    assert load(name)["jobs"][job]["strategy"]["fail-fast"] is False
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A git checkout of the example environments, the real ones' history as files (no AWS)."""
+    root = copy_project(tmp_path / "project")
+    for env in ("prod", "staging"):
+        edit_yaml(root / f"environments/{env}.yaml", "backend: s3", "backend: local")
+    (root / ".gitignore").write_text(".bgtool/\n")
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-qm", "first")):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                       capture_output=True)
+    return root
+
+
+def run_step(root: Path, name: str, step_name: str) -> tuple[dict[str, str], str]:
+    """The workflow's own `run:` script, as the runner runs it (bash -e), with bgtool and jq on PATH;
+    returns its GITHUB_OUTPUT and its stdout (workflow commands such as ::notice::)."""
+    step = next(s for _, s in runs(load(name)) if s.get("name", "").startswith(step_name))
+    output = root / "github-output"
+    output.write_text("")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "BGTOOL_ROOT": str(root),
+           "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(root / "summary.md")}
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, env=env, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return outputs, done.stdout
+
+
+def test_drift_matrix_leaves_embedded_environments_out_with_a_notice(project: Path) -> None:
+    outputs, stdout = run_step(project, "drift.yml", "One job per environment file")
+    assert json.loads(outputs["envs"]) == ["staging", "prod"]
+    assert "::notice title=bgtool drift::local targets the embedded AWS" in stdout
+    assert "::notice title=bgtool drift::local-dns targets the embedded AWS" in stdout
+
+
+def test_apply_matrix_leaves_embedded_environments_out_and_catches_up(project: Path) -> None:
+    outputs, stdout = run_step(project, "apply.yml", "Changed environments since each was last applied")
+    assert json.loads(outputs["envs"]) == ["staging"] and outputs["prod"] == "true", "never applied: both"
+    assert "::notice title=bgtool apply::local targets the embedded AWS" in stdout
+    assert "local-dns" in stdout
+
+
+def test_pr_plans_leave_embedded_environments_out_with_a_notice(project: Path) -> None:
+    subprocess.run(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], cwd=project, check=True)
+    template = next((project / "templates").rglob("*.j2"))
+    template.write_text(template.read_text() + "\n")
+    step = next(s for _, s in runs(load("pr.yml")) if s.get("name", "").startswith("Changed environments"))
+    step["run"] = step["run"].replace("${{ github.base_ref }}", "main")
+    output = project / "github-output"
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+                               "BGTOOL_ROOT": str(project), "GITHUB_OUTPUT": str(output)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (project / "changed.txt").read_text() == "staging\nprod\n"
+    assert (project / "embedded.txt").read_text() == "local\nlocal-dns\n"
+    assert "::notice title=bgtool plan::local targets the embedded AWS" in done.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# scripts/after-cancel with a stand-in bgtool: frees dead holders' locks, never moves traffic
+# --------------------------------------------------------------------------------------------
+
+FAKE_BGTOOL = """#!/usr/bin/env bash
+echo "$*" >> "$CALLS"
+case "$1" in
+  unlock) exit "${UNLOCK_EXIT:-0}" ;;
+  status) cat "$STATUS" ;;
+  *) exit 99 ;;
+esac
+"""
+
+
+def after_cancel(tmp_path: Path, live: str | None, weights: dict[str, int], unlock_exit: int = 0
+                 ) -> tuple[int, str, list[str], str]:
+    fake = tmp_path / "bgtool"
+    fake.write_text(FAKE_BGTOOL)
+    fake.chmod(0o755)
+    status = tmp_path / "status.json"
+    status.write_text(json.dumps({"alb_found": True, "live_color": live, "active_color_in_file": "green",
+                                  "lock": {"held": False}, "listeners": [{"weights": weights}]}))
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "BGTOOL": str(fake), "CALLS": str(tmp_path / "calls"), "STATUS": str(status),
+           "UNLOCK_EXIT": str(unlock_exit), "GITHUB_STEP_SUMMARY": str(summary)}
+    done = subprocess.run([str(REPO / "scripts/after-cancel"), "prod"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, check=False)
+    return done.returncode, done.stdout, (tmp_path / "calls").read_text().splitlines(), summary.read_text()
+
+
+def test_after_cancel_frees_locks_and_reports(tmp_path: Path) -> None:
+    code, out, calls, summary = after_cancel(tmp_path, "blue", {"blue": 100, "green": 0})
+    assert code == 0, out
+    assert calls == ["unlock prod --yes", "status prod --json"], "reads and unlocks; never moves traffic"
+    assert "production: blue (the file says green)" in summary and "operation lock: free" in summary
+
+
+def test_after_cancel_fails_on_split_traffic_naming_the_way_out(tmp_path: Path) -> None:
+    code, out, calls, _ = after_cancel(tmp_path, None, {"blue": 50, "green": 50}, unlock_exit=1)
+    assert code == 1
+    assert calls == ["unlock prod --yes", "status prod --json"], "a split is a person's call: nothing moved"
+    assert "::error title=bgtool::prod: production traffic is split" in out and "bgtool switch prod --to" in out
+    assert "a lock was left in place" in out
