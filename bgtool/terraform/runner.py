@@ -107,7 +107,11 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return tuple(int(x) for x in match.groups()) if match else None  # type: ignore[return-value]
 
 
-GO_RUNTIME: dict[str, str] = {}
+# The Go runtime of terraform and of the providers it starts (they inherit its environment). Most of a
+# command's CPU is the AWS provider starting and loading its schema, and at GOGC=100 the collector runs
+# all through it: GOGC=400 cut a plan's and an apply's CPU seconds by about 30% for about 30% more peak
+# memory (~780 MiB), measured side by side by bench/terraform_runtime.py. A GOGC the caller set wins.
+GO_RUNTIME: dict[str, str] = {"GOGC": "400"}
 
 
 class Terraform:
@@ -129,6 +133,7 @@ class Terraform:
         self.binary = terraform_binary()
         self.on_event = on_event
         self.env = {
+            **GO_RUNTIME,
             **os.environ,
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
