@@ -469,6 +469,9 @@ def render_config(layout: Layout, servers: Mapping[str, ServerState], files: Fil
         "    timeout client 60s",
         "    timeout server 60s",
         "    timeout http-keep-alive 10s",
+        # a reload's old worker answers the next request on a kept-alive connection (with Connection:
+        # close) instead of closing it idle, which loses a request the client sent meanwhile
+        "    option idle-close-on-response",
         "    retries 2",
         "    option redispatch 1",
         "    retry-on conn-failure empty-response",

@@ -28,6 +28,7 @@ from tests.integration.stack import Stack, clients, create_stack
 from tests.integration.traffic import Traffic
 
 ENV = "dpl"
+RELOADS = 12
 
 
 def eventually(check: Callable[[], Any], seconds: float, what: str, every: float = 0.1) -> Any:
@@ -47,6 +48,14 @@ def status(project: Project, env: str = ENV) -> dict[str, Any]:
 
 def version_at(url: str) -> str:
     return requests.get(f"{url}/version", timeout=5).text.strip()
+
+
+def answer_at(url: str) -> str:
+    """The version URL serves, or what went wrong, for waiting on a listener that is coming up."""
+    try:
+        return version_at(url)
+    except requests.RequestException as exc:
+        return type(exc).__name__
 
 
 @pytest.fixture(scope="module")
@@ -189,13 +198,34 @@ def test_a_weight_change_through_the_api_reaches_haproxy(scratch: tuple[Project,
     eventually(lambda: version_at(url) == "1.0.0", 20, "blue answering again")
 
 
+def test_a_reload_loses_no_request_on_a_kept_alive_connection(scratch: tuple[Project, Stack]) -> None:
+    """The test listener moving to the other group changes HAProxy's shape (a seamless reload, as at a
+    switch's last step). Clients of the production listener keep their connections open meanwhile, and
+    an ALB's clients never see a listener change: not one request of theirs may fail."""
+    project, stack = scratch
+    urls = _urls(project)
+    elb = clients(project.endpoint)["elbv2"]
+    with Traffic(urls["80"], workers=4, pause=0) as traffic:
+        for turn in range(RELOADS):
+            color, version = ("blue", "1.0.0") if turn % 2 == 0 else ("green", "2.0.0")
+            elb.modify_listener(ListenerArn=stack.test_arn,
+                                DefaultActions=[{"Type": "forward", "TargetGroupArn": stack.groups[color]}])
+            eventually(lambda v=version: answer_at(urls["8080"]) == v, 20, f"the test listener on {color}")
+            time.sleep(0.5)  # the old worker closes its connections after the reload
+    failed = [a for a in traffic.answers if a[0] != 200]
+    assert len(traffic.answers) > 100 and not failed, \
+        f"{len(failed)} of {len(traffic.answers)} requests failed across {RELOADS} reloads: {failed[:5]}"
+
+
 def test_a_moto_reset_empties_the_data_plane_and_it_serves_again(scratch: tuple[Project, Stack]) -> None:
     project, _ = scratch
     _urls(project)
     requests.post(f"{project.endpoint}/moto-api/reset", timeout=10)
     eventually(lambda: not status(project, "scr")["targets"], 15, "every target process stopped after the reset")
     create_stack(project.endpoint, "scr", "scr", {"blue": "3.0.0", "green": "4.0.0"})
-    assert version_at(_urls(project)["80"]) == "3.0.0"
+    url = _urls(project)["80"]
+    # ready targets first, then HAProxy's health checks see them up: serving follows within a few checks
+    eventually(lambda: answer_at(url) == "3.0.0", 20, "blue serving on the new stack", every=0.2)
 
 
 def test_an_app_command_that_exits_at_once_is_reported_with_its_log(scratch: tuple[Project, Stack]) -> None:

@@ -116,7 +116,8 @@ def test_the_reconcile_drift_names_brings_production_back(drift_project: Project
         reconcile = next(i for i in env_doc(doc, "drifta")["items"] if i["kind"] == "active_color")["reconcile"]
         assert reconcile.startswith("bgtool apply drifta")
         # no production traffic here to judge the steps by: the operator's call, as a quiet environment needs
-        applied = drift_project.run(*reconcile.split()[1:], "--yes", "--accept-inconclusive")
+        command = reconcile.split(" (")[0].split()  # the command; the words after it say why
+        applied = drift_project.run(*command[1:], "--yes", "--accept-inconclusive")
         assert applied.returncode == 0, applied.stderr
         reconciled = True
         assert "test listener → blue" in applied.stderr

@@ -128,7 +128,7 @@ def test_a_second_ctrl_c_does_not_cut_the_restore_short(intr: Project) -> None:
     run.wait_for("step 1/2: production")
     time.sleep(1)
     run.proc.send_signal(signal.SIGINT)
-    run.wait_for("restoring 100% on blue")
+    run.wait_for("↩ restoring production to blue 100 / green 0")
     run.proc.send_signal(signal.SIGINT)
     code, doc = run.finish()
     _ended_on_blue(intr, code, doc, "Ctrl-C", run.stderr)
