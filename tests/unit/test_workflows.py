@@ -55,7 +55,11 @@ def test_workflow_is_thin_and_uses_oidc(name: str) -> None:
                       for s in job.get("steps", []))
         granted = job.get("permissions", {})
         assert (granted.get("id-token") == "write") == assumes, "an OIDC token only where a role is assumed"
-        assert set(granted.values()) <= {"read", "write"} and granted.get("contents") in ("read", None)
+        assert set(granted.values()) <= {"read", "write"}
+        if granted.get("contents") == "write":  # apply.yml's write-back: the repository, no cloud, no bgtool
+            assert not assumes and not any(BGTOOL_CALL.search(s.get("run", "")) for s in job["steps"])
+        else:
+            assert granted.get("contents") in ("read", None)
     for step in steps(doc):
         if step.get("uses", "").startswith("aws-actions/configure-aws-credentials"):
             assert step["with"]["role-to-assume"].startswith("${{ vars."), "role from a repository variable"
@@ -264,6 +268,47 @@ def test_pr_plans_leave_embedded_environments_out_with_a_notice(project: Path) -
     assert (project / "changed.txt").read_text() == "staging\nprod\n"
     assert (project / "embedded.txt").read_text() == "local\nlocal-dns\n"
     assert "::notice title=bgtool plan::local targets the embedded AWS" in done.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# What a release rewrote in a runner goes back to the repository (scripts/write-back: test_write_back)
+# --------------------------------------------------------------------------------------------
+
+
+def test_apply_jobs_keep_a_rewritten_file_and_the_write_back_job_proposes_it() -> None:
+    jobs = load("apply.yml")["jobs"]
+    for job in ("apply", "apply-prod"):
+        steps_ = jobs[job]["steps"]
+        keep = next(s for s in steps_ if s.get("id") == "rewritten")
+        upload = steps_[steps_.index(keep) + 1]
+        assert keep["if"].startswith("always()"), "also after a failure: a release may have moved the color"
+        assert upload["uses"].startswith("actions/upload-artifact@")
+        assert upload["with"]["name"].startswith("environment-") and upload["with"]["path"] == "rewritten/"
+    write_back = jobs["write-back"]
+    assert set(write_back["needs"]) == {"changes", "apply", "apply-prod"} and write_back["if"].startswith("always()")
+    assert write_back["permissions"] == {"contents": "write", "pull-requests": "write"}, "no cloud, least repo"
+    download = next(s for s in write_back["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["with"] == {"pattern": "environment-*", "path": "rewritten", "merge-multiple": True}
+    last = write_back["steps"][-1]
+    assert last["run"] == "scripts/write-back rewritten" and last["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert (REPO / "scripts/write-back").stat().st_mode & 0o111, "executable"
+
+
+@pytest.mark.parametrize("released", [True, False])
+def test_the_keep_step_copies_only_a_rewritten_file(project: Path, released: bool) -> None:
+    """The step's own script, read from the workflow, in a checkout after `bgtool apply` ran."""
+    keep = next(s for s in load("apply.yml")["jobs"]["apply"]["steps"] if s.get("id") == "rewritten")
+    if released:
+        edit_yaml(project / "environments/staging.yaml", "active_color: blue", "active_color: green")
+    output = project / "github-output"
+    done = subprocess.run(["bash", "-e", "-c", keep["run"]], cwd=project, capture_output=True, text=True, check=False,
+                          env={**os.environ, "ENV_NAME": "staging", "GITHUB_OUTPUT": str(output)})
+    assert done.returncode == 0, done.stderr
+    assert output.read_text() == f"changed={'true' if released else 'false'}\n"
+    kept = project / "rewritten/staging.yaml"
+    assert kept.exists() == released
+    if released:
+        assert kept.read_text() == (project / "environments/staging.yaml").read_text()
 
 
 # --------------------------------------------------------------------------------------------
