@@ -12,11 +12,12 @@ from bgtool.cli.reports import drift_markdown
 from bgtool.config.changed import Changed, changed_environments, every_environment, is_embedded, split_embedded
 from bgtool.config.changed import since_applied as since_applied_envs
 from bgtool.config.project import find_root
-from bgtool.config.schema import list_environments, load_environment
+from bgtool.config.schema import list_environments
 from bgtool.drift.collect import Checker
 from bgtool.drift.model import DriftReport
 from bgtool.errors import BgtoolError
 from bgtool.release.history import read_applied_from
+from bgtool.terraform.workspace import load
 
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout (docs/drift-json-schema.md).")
 
@@ -127,7 +128,7 @@ def _applied_from(root: Path, env: str) -> str | None:
     """The commit ENV was last applied from; a file that does not load cannot say, so it counts as never
     applied (its apply job then reports the file's problem)."""
     try:
-        loaded = load_environment(root, env)
+        loaded = load(root, env)
     except BgtoolError:
         return None
     return read_applied_from(root, env, loaded.config)

@@ -682,8 +682,11 @@ def environment_path(root: Path, env: str) -> Path:
     return root / "environments" / f"{env}.yaml"
 
 
-def load_environment(root: Path, env: str, *, endpoint_override: str | None = None) -> LoadedEnvironment:
-    """Load and validate ENV; raises ConfigError listing every problem with its line."""
+def load_environment(root: Path, env: str, *, endpoint_override: str | None = None,
+                     rehearsal_endpoint: str | None = None) -> LoadedEnvironment:
+    """Load and validate ENV; raises ConfigError listing every problem with its line.
+
+    ENDPOINT_OVERRIDE replaces an endpoint the file names; REHEARSAL_ENDPOINT sets one on any file."""
     path = environment_path(root, env)
     shown = _shown(root, path)
     raw = _read_yaml(path, shown)
@@ -692,6 +695,8 @@ def load_environment(root: Path, env: str, *, endpoint_override: str | None = No
     data = _plain(raw)
     if endpoint_override and isinstance(data.get("aws"), dict) and data["aws"].get("endpoint"):
         data["aws"]["endpoint"] = endpoint_override
+    if rehearsal_endpoint and isinstance(data.get("aws"), dict):
+        data["aws"]["endpoint"] = rehearsal_endpoint
     try:
         config = Environment.model_validate(data)
     except ValidationError as exc:

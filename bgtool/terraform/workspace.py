@@ -23,11 +23,18 @@ from bgtool.terraform.runner import EventSink, LockRecovery, Terraform, Terrafor
 from bgtool.terraform.statelocks import clear_own_lost_lock, lock_conflict
 
 ENDPOINT_ENV = "BGTOOL_AWS_ENDPOINT"
+REHEARSAL_ENV = "BGTOOL_REHEARSAL_ENDPOINT"
+"""Points every environment, also one whose file names no endpoint, at an AWS-compatible endpoint (the
+embedded AWS): the pipelines of real environments rehearsed end to end without an account. Which
+environments a pipeline runs is still decided by the files (`bgtool changed`), so a rehearsed one is
+treated as real there."""
 
 
 def load(root: Path, env: str) -> LoadedEnvironment:
-    """Load ENV, with BGTOOL_AWS_ENDPOINT moving an embedded environment to another server."""
-    return load_environment(root, env, endpoint_override=os.environ.get(ENDPOINT_ENV))
+    """Load ENV, with BGTOOL_AWS_ENDPOINT moving an embedded environment to another server and
+    BGTOOL_REHEARSAL_ENDPOINT moving any environment there."""
+    return load_environment(root, env, endpoint_override=os.environ.get(ENDPOINT_ENV),
+                            rehearsal_endpoint=os.environ.get(REHEARSAL_ENV))
 
 
 class Workspace:

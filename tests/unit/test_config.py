@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bgtool.config.changed import is_embedded
 from bgtool.config.schema import Color, load_environment
 from bgtool.errors import ConfigError
+from bgtool.terraform.workspace import load as workspace_load
 from tests.helpers import copy_project, edit_yaml
 
 
@@ -131,6 +133,18 @@ def test_endpoint_override_only_for_embedded(project: Path) -> None:
     prod = load_environment(project, "prod", endpoint_override="http://127.0.0.1:5999")
     assert local.config.aws.endpoint == "http://127.0.0.1:5999"
     assert prod.config.aws.endpoint is None
+
+
+def test_a_rehearsal_endpoint_moves_a_real_environment_and_changed_still_calls_it_real(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (project / "environments/local.yaml").read_text()
+    (project / "environments/web.yaml").write_text(
+        "\n".join(line for line in text.splitlines() if not line.strip().startswith("endpoint:")) + "\n")
+    assert load_environment(project, "web").config.aws.endpoint is None
+    monkeypatch.setenv("BGTOOL_REHEARSAL_ENDPOINT", "http://127.0.0.1:5998")
+    assert workspace_load(project, "web").config.aws.endpoint == "http://127.0.0.1:5998"
+    assert workspace_load(project, "local").config.aws.endpoint == "http://127.0.0.1:5998"
+    assert not is_embedded(project, "web"), "the pipelines decide by the file"
 
 
 def test_a_session_store_the_embedded_aws_cannot_serve_is_refused(project: Path) -> None:

@@ -64,6 +64,14 @@ def switch(io: FakeIO, *, accept: bool = False, steps: list[int] | None = None, 
     return Switch(None, plan, lambda q: isinstance(q, Question), io=io, sleep=clock.sleep, clock=clock)
 
 
+def metered(config: Environment, green: TrafficStats, blue: TrafficStats) -> FakeIO:
+    """A switch from 100% blue whose every step's traffic meter reads GREEN and BLUE."""
+    router = FakeRouter(Weights(100, 0))
+    io = FakeIO(config, router)
+    io.meter = FakeMeter(router, {Color.GREEN: green, Color.BLUE: blue})  # type: ignore[attr-defined]
+    return io
+
+
 def inconclusive_gate(io: FakeIO) -> None:
     check = Check.of("analysis", Judgement(Verdict.INCONCLUSIVE, "too little data: green served 3 requests"))
     io.gate = lambda color: GateReport(color.value, [Check("targets healthy", True, "1/1"), check])  # type: ignore[method-assign]
@@ -93,9 +101,7 @@ def test_accept_inconclusive_does_not_override_a_failed_check(config: Environmen
 
 
 def test_each_step_reports_what_both_colors_served(config: Environment) -> None:
-    router = FakeRouter(Weights(100, 0))
-    io = FakeIO(config, router)
-    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(120, 0, 20.0), Color.BLUE: TrafficStats(900, 1, 18.0)})  # type: ignore[attr-defined]
+    io = metered(config, green=TrafficStats(120, 0, 20.0), blue=TrafficStats(900, 1, 18.0))
     outcome = switch(io).run()
     assert outcome.result == "succeeded"
     for step in outcome.steps:
@@ -121,15 +127,13 @@ def test_errors_starting_at_the_50_percent_step_restore_the_old_color(config: En
 
 def test_a_step_without_a_verdict_restores(config: Environment) -> None:
     """Too few requests to judge by the end of the bake is not a pass: the first step restores."""
-    router = FakeRouter(Weights(100, 0))
-    io = FakeIO(config, router)
-    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(5, 2, 20.0), Color.BLUE: TrafficStats(900, 0, 18.0)})  # type: ignore[attr-defined]
+    io = metered(config, green=TrafficStats(5, 2, 20.0), blue=TrafficStats(900, 0, 18.0))
     outcome = switch(io).run()
     assert outcome.result == "rolled-back"
     assert "bake 1/3" in outcome.reason and "not judged" in outcome.reason and "5 requests" in outcome.reason
     assert "--accept-inconclusive" in outcome.reason
     assert outcome.steps[0]["traffic"]["verdict"] == "inconclusive"
-    assert router.applied == [Weights(90, 10), Weights(100, 0)] and io.written == []
+    assert io.router.applied == [Weights(90, 10), Weights(100, 0)] and io.written == []
 
 
 def test_no_metrics_at_all_is_not_a_pass(config: Environment) -> None:
@@ -163,9 +167,7 @@ def test_metrics_that_cannot_be_read_are_not_a_pass_and_say_why(config: Environm
 
 
 def test_accept_inconclusive_goes_on_through_unjudged_steps_and_records_it(config: Environment) -> None:
-    router = FakeRouter(Weights(100, 0))
-    io = FakeIO(config, router)
-    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(5, 2, 20.0), Color.BLUE: TrafficStats(900, 0, 18.0)})  # type: ignore[attr-defined]
+    io = metered(config, green=TrafficStats(5, 2, 20.0), blue=TrafficStats(900, 0, 18.0))
     clock = FakeClock()
     outcome = switch(io, accept=True, clock=clock).run()
     assert outcome.result == "succeeded"
@@ -177,18 +179,14 @@ def test_accept_inconclusive_goes_on_through_unjudged_steps_and_records_it(confi
 
 
 def test_a_failing_step_restores_even_when_inconclusive_is_accepted(config: Environment) -> None:
-    router = FakeRouter(Weights(100, 0))
-    io = FakeIO(config, router)
-    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(120, 30, 20.0), Color.BLUE: TrafficStats(900, 0, 18.0)})  # type: ignore[attr-defined]
+    io = metered(config, green=TrafficStats(120, 30, 20.0), blue=TrafficStats(900, 0, 18.0))
     assert switch(io, accept=True).run().result == "rolled-back"
 
 
 def test_a_bake_shorter_than_its_metrics_is_lengthened(config: Environment) -> None:
     """Each bake lasts until a whole metrics period of the step is published (the file's 10 s period
     on the embedded AWS: 2 x 10 s + 2 s), and says so."""
-    router = FakeRouter(Weights(100, 0))
-    io = FakeIO(config, router)
-    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(120, 0, 20.0), Color.BLUE: TrafficStats(900, 0, 18.0)})  # type: ignore[attr-defined]
+    io = metered(config, green=TrafficStats(120, 0, 20.0), blue=TrafficStats(900, 0, 18.0))
     clock = FakeClock()
     outcome = switch(io, steps=[10, 100], bake=2, clock=clock).run()
     assert outcome.result == "succeeded"
@@ -198,9 +196,7 @@ def test_a_bake_shorter_than_its_metrics_is_lengthened(config: Environment) -> N
 
 
 def test_a_bake_longer_than_the_minimum_is_kept(config: Environment) -> None:
-    router = FakeRouter(Weights(100, 0))
-    io = FakeIO(config, router)
-    io.meter = FakeMeter(router, {Color.GREEN: TrafficStats(120, 0, 20.0), Color.BLUE: TrafficStats(900, 0, 18.0)})  # type: ignore[attr-defined]
+    io = metered(config, green=TrafficStats(120, 0, 20.0), blue=TrafficStats(900, 0, 18.0))
     clock = FakeClock()
     switch(io, steps=[10, 100], bake=40, clock=clock).run()
     assert sum(clock.slept) == 40 + 22
