@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -180,7 +181,11 @@ def _urls(project: Project) -> dict[str, str]:
         ready = len(doc["targets"]) == 4 and all(t["ready"] for t in doc["targets"])
         return doc["listeners"] if len(doc["listeners"]) == 2 and ready else None
 
-    return eventually(served, 30, "both listeners and four targets served", every=0.3)
+    urls = eventually(served, 30, "both listeners and four targets served", every=0.3)
+    # ready targets first, then HAProxy's health checks see them up: serving follows within a few checks
+    eventually(lambda: all(re.fullmatch(r"\d+\.\d+\.\d+", answer_at(u)) for u in urls.values()), 20,
+               "both listeners answering with a version", every=0.2)
+    return urls
 
 
 def test_a_weight_change_through_the_api_reaches_haproxy(scratch: tuple[Project, Stack]) -> None:

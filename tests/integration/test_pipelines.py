@@ -241,6 +241,7 @@ def test_two_merges_the_first_cancelled_mid_switch_end_on_one_color_and_the_seco
     with Traffic(rehearsal.production_url()):
         cancelled = rehearsal.on_push(start, first, cancel=cancel)
         assert cancelled.cancelled and cancelled.result("apply") == "cancelled", _failed_steps(cancelled)
+        assert cancelled.signals == ["SIGINT"], "bgtool restored and exited before the runner's SIGTERM"
         assert rehearsal.weights() == Weights(100, 0), "back on the old color"
         assert rehearsal.lock_free()
         interrupted = rehearsal.history()[-1]

@@ -266,6 +266,8 @@ class Run:
     jobs: dict[str, list[JobResult]]
     summary: str
     cancelled: bool
+    signals: list[str]
+    """What the cancellation sent: only SIGINT when the step's process was done before the SIGTERM."""
 
     def job(self, name: str, index: int = 0) -> JobResult:
         return self.jobs[name][index]
@@ -313,7 +315,7 @@ class Runner:
         state = _RunState(self, doc, github, cancel)
         for name in order(doc["jobs"]):
             state.job(name)
-        return Run(state.results, state.summary, state.cancelled)
+        return Run(state.results, state.summary, state.cancelled, state.signals)
 
 
 def order(jobs: dict[str, Any]) -> list[str]:
@@ -334,6 +336,7 @@ class _RunState:
         self.runner, self.doc, self.github, self.cancel = runner, doc, github, cancel
         self.results: dict[str, list[JobResult]] = {}
         self.cancelled = False
+        self.signals: list[str] = []
         self.summary = ""
 
     # -- jobs -----------------------------------------------------------------------------------------
@@ -476,14 +479,16 @@ class _RunState:
         reader.join(30)
         return proc.returncode, "".join(lines), was_cancelled
 
-    @staticmethod
-    def signal_as_the_runner_does(proc: subprocess.Popen[str]) -> None:
+    def signal_as_the_runner_does(self, proc: subprocess.Popen[str]) -> None:
+        """SIGINT, SIGTERM 7.5 s later, SIGKILL of the tree 2.5 s after that; each one sent is noted."""
         proc.send_signal(signal.SIGINT)
+        self.signals.append("SIGINT")
         for then, seconds in ((signal.SIGTERM, SIGINT_TO_SIGTERM), (signal.SIGKILL, SIGTERM_TO_KILL)):
             try:
                 proc.wait(seconds)
                 return
             except subprocess.TimeoutExpired:
+                self.signals.append(then.name)
                 if then == signal.SIGKILL:
                     os.killpg(proc.pid, signal.SIGKILL)
                 else:
