@@ -73,3 +73,11 @@ def basic_gate(path: Path) -> None:
     rest = text[start:].splitlines(keepends=True)
     end = next((i for i, line in enumerate(rest[1:], 1) if line[:1] not in (" ", "#", "\n")), len(rest))
     path.write_text(text[:start] + "gate:\n  min_healthy: 1\n  wait_seconds: 120\n\n" + "".join(rest[end:]))
+
+
+def git(cwd: Path, *args: str) -> str:
+    """git in CWD with a committer identity of its own (a test machine may have none); its stdout."""
+    done = subprocess.run(["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com", *args], cwd=cwd,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()

@@ -31,10 +31,10 @@ from bgtool.release.history import History, Record
 from bgtool.release.lock import OperationLock
 from bgtool.release.traffic import live_weights
 from bgtool.release.weights import Weights
-from tests.helpers import REPO, basic_gate, copy_project, edit_yaml
+from tests.helpers import REPO, basic_gate, copy_project, edit_yaml, git
 from tests.integration.conftest import BGTOOL, free_port
 from tests.integration.traffic import Traffic
-from tests.integration.workflows import Cancel, Run, Runner, git
+from tests.integration.workflows import Cancel, Run, Runner
 
 pytestmark = pytest.mark.integration
 

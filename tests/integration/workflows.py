@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from bgtool.aws.session import EMBEDDED_CREDENTIALS
-from tests.helpers import REPO
+from tests.helpers import REPO, git
 
 WORKFLOWS = REPO / ".github" / "workflows"
 SIGINT_TO_SIGTERM, SIGTERM_TO_KILL = 7.5, 2.5
@@ -127,19 +127,17 @@ class Expression:
         return token
 
     def _or(self) -> Any:
-        left = self._and()
-        while self._peek() == "||":
-            self._take()
-            right = self._and()
-            left = left if truthy(left) else right
-        return left
+        return self._chain("||", self._and, lambda left, right: left if truthy(left) else right)
 
     def _and(self) -> Any:
-        left = self._compare()
-        while self._peek() == "&&":
+        return self._chain("&&", self._compare, lambda left, right: right if truthy(left) else left)
+
+    def _chain(self, op: str, operand: Callable[[], Any], combine: Callable[[Any, Any], Any]) -> Any:
+        """OPERAND (OP OPERAND)*, left to right; && and || yield one of their operands, not a boolean."""
+        left = operand()
+        while self._peek() == op:
             self._take()
-            right = self._compare()
-            left = right if truthy(left) else left
+            left = combine(left, operand())
         return left
 
     def _compare(self) -> Any:
@@ -591,9 +589,3 @@ def parse_env_file(text: str) -> dict[str, str]:
             values[key] = value
     return values
 
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com", *args], cwd=cwd,
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
-    return done.stdout.strip()

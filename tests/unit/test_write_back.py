@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, git
 
 SCRIPT = REPO / "scripts" / "write-back"
 BRANCH = "bgtool/write-back/prod"
@@ -31,12 +31,6 @@ case "$1 $2" in
   "pr create") echo "https://github.example/acme/infra/pull/7" | tee "$GH_OPEN" ;;
 esac
 """
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True)
-    return done.stdout.strip()
 
 
 @dataclass
