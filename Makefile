@@ -56,8 +56,9 @@ demo: venv haproxy ## embedded AWS up, apply `local`, deploy DEMO_VERSION to the
 # bakes), so they run a few at a time; each worker starts its own embedded AWS and data plane.
 TEST_JOBS ?= 3
 
-test: venv haproxy lint ## lint, unit and integration tests (starts its own embedded AWS)
-	$(BIN)/python -m pytest -ra -n $(TEST_JOBS) --dist loadfile
+test: venv haproxy quick-lint $(CHECKOV_VENV)/.installed ## lint, unit and integration tests (starts its own embedded AWS; checkov runs beside pytest)
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov BGTOOL=$(BGTOOL) PYTEST="$(BIN)/python -m pytest -ra -n $(TEST_JOBS) --dist loadfile" \
+	  scripts/test-suite
 
 lint: venv quick-lint ## ruff, the import contract, terraform fmt, actionlint and checkov
 	$(MAKE) --no-print-directory checkov

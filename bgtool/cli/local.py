@@ -1,4 +1,4 @@
-"""`bgtool local up|down|status|restart`: the embedded AWS and the data plane that serves its traffic."""
+"""`bgtool local up|down|status|restart|save|restore`: the embedded AWS and the data plane that serves its traffic."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bgtool.cli.app import app
 from bgtool.config.project import find_root, state_dir
 from bgtool.config.schema import load_environment
 from bgtool.embedded import server as embedded
+from bgtool.embedded import snapshot
 from bgtool.embedded.dataplane import listener_urls, read_state
 from bgtool.errors import BgtoolError
 
@@ -90,6 +91,38 @@ def restart() -> int:
     os.kill(info.pid, signal.SIGHUP)
     ui.console.print(f"asked the data plane (pid {info.pid}) to start every exited target process again; "
                      "'bgtool local status' shows them")
+    return 0
+
+
+@local_app.command("save")
+def save(archive: Path = typer.Argument(..., help="The archive to write (.tar.gz)."), as_json: bool = JSON) -> int:
+    """Save the running embedded AWS (every resource, the state bucket, the locks) and the project's files
+    under .bgtool/ into ARCHIVE, so `bgtool local restore` brings an applied environment back in seconds."""
+    ui.set_json_mode(as_json)
+    with ui.console.status("saving the embedded AWS"):
+        saved = snapshot.save(find_root(), archive.resolve())
+    ui.console.print(f"saved the embedded AWS and {saved.files} project files to {ui.safe(saved.path)} "
+                     f"({saved.bytes / 1e6:.1f} MB); 'bgtool local restore {ui.safe(archive)}' brings them back")
+    if as_json:
+        ui.emit_json({"archive": str(saved.path), "bytes": saved.bytes, "files": saved.files})
+    return 0
+
+
+@local_app.command("restore")
+def restore(archive: Path = typer.Argument(..., exists=True, dir_okay=False, help="An archive `bgtool local save` "
+                                           "wrote on this machine (it holds Python objects: never restore "
+                                           "one from elsewhere)."),
+            port: int = PORT, as_json: bool = JSON) -> int:
+    """Start the embedded AWS with what ARCHIVE saved, replacing the project's files under .bgtool/; waits until
+    every target is healthy and every listener served. The embedded AWS must be stopped first."""
+    ui.set_json_mode(as_json)
+    with ui.console.status("restoring the embedded AWS"):
+        done = snapshot.restore(find_root(), archive.resolve(), port)
+    ui.console.print(f"restored {ui.safe(archive)}: the embedded AWS runs at {ui.safe(done.info.endpoint)} "
+                     f"(pid {done.info.pid}) with {done.targets} healthy targets and {done.listeners} listeners "
+                     "served; 'bgtool local status' lists the URLs")
+    if as_json:
+        ui.emit_json({**_doc(done.info), "targets": done.targets, "listeners": done.listeners})
     return 0
 
 

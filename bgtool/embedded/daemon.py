@@ -3,8 +3,9 @@
 One process per project: moto's server in a thread (so the controller reads its backends
 directly), HAProxy as a child in master-worker mode, and the controller loop. SIGTERM stops
 everything it started (target processes, HAProxy, moto); SIGHUP starts again the target
-processes that exited. Started detached by `bgtool local up` (bgtool.embedded.server), which
-waits for the state file to say `ready` or `failed`.
+processes that exited; SIGUSR1 writes moto's backends to a file between two ticks (`bgtool local
+save`), and `--restore FILE` loads such a file before moto answers. Started detached by `bgtool
+local up` (bgtool.embedded.server), which waits for the state file to say `ready` or `failed`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from types import FrameType
 
 from bgtool.embedded import mototap
 from bgtool.embedded.controller import Controller
-from bgtool.embedded.dataplane import files, write_state
+from bgtool.embedded.dataplane import files, saved_files, write_json, write_state
 from bgtool.embedded.haproxy import HaproxyProcess, ensure_haproxy
 from bgtool.embedded.ports import is_free
 from bgtool.errors import BgtoolError
@@ -32,12 +33,14 @@ log = logging.getLogger("bgtool.dataplane")
 
 
 class Daemon:
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, restore: Path | None = None) -> None:
         self.root = root
         self.port = port
+        self.restore = restore
         self.files = files(root)
         self.stop = threading.Event()
         self.restart = threading.Event()
+        self.save = threading.Event()
         self.moto: object | None = None
         self.haproxy: HaproxyProcess | None = None
         self.controller: Controller | None = None
@@ -62,6 +65,9 @@ class Daemon:
                 self.restart.clear()
                 restarted = self.controller.supervisor.restart_dead(now)
                 log.info("restarted target processes: %s", ", ".join(restarted) or "none had exited")
+            if self.save.is_set():
+                self.save.clear()
+                self._save()
             try:
                 self.controller.tick(now)
             except Exception as exc:  # one bad tick must not take the embedded AWS down
@@ -81,6 +87,9 @@ class Daemon:
         binary = ensure_haproxy(install=False)
         mototap.install_health_hook()
         mototap.install_percentiles()
+        if self.restore is not None:
+            loaded = mototap.load_backends(self.restore)
+            log.info("restored the embedded AWS from %s: %s", self.restore, ", ".join(loaded))
         from moto.server import ThreadedMotoServer
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -91,6 +100,26 @@ class Daemon:
         self.haproxy.start(self.controller.initial_config())
         log.info("embedded AWS on 127.0.0.1:%d, HAProxy master pid %s", self.port, self.haproxy.proc.pid
                  if self.haproxy.proc else "?")
+
+    def _save(self) -> None:
+        """Write moto's backends for `bgtool local save`, then say how it went in a file of its own."""
+        target, result = saved_files(self.files)
+        error = ""
+        for _attempt in range(5):  # a request thread may change a dict while it is pickled
+            try:
+                mototap.dump_backends(target)
+                error = ""
+                break
+            except RuntimeError as exc:
+                error = str(exc)
+            except Exception as exc:  # any failure is reported to the waiting command, not fatal here
+                error = f"{type(exc).__name__}: {exc}"
+                break
+        write_json(result, {"pid": os.getpid(), "ok": not error, "error": error})
+        if error:
+            log.error("could not save the embedded AWS: %s", error)
+        else:
+            log.info("saved the embedded AWS to %s", target)
 
     def shutdown(self) -> None:
         log.info("stopping target processes, HAProxy and the embedded AWS")
@@ -112,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bgtool.embedded.daemon")
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--restore", type=Path, help="moto backends written by `bgtool local save`")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    daemon = Daemon(args.root.resolve(), args.port)
+    daemon = Daemon(args.root.resolve(), args.port, args.restore)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         daemon.stop.set()
@@ -124,9 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     def on_hup(signum: int, frame: FrameType | None) -> None:
         daemon.restart.set()
 
+    def on_usr1(signum: int, frame: FrameType | None) -> None:
+        daemon.save.set()
+
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGUSR1, on_usr1)
     code = daemon.run()
     # Everything it started is stopped by now; do not wait for idle keep-alive threads of the
     # embedded AWS's HTTP server (seconds each) before the process goes.

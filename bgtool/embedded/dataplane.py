@@ -56,10 +56,19 @@ def read_state(root: Path) -> dict[str, Any] | None:
 
 
 def write_state(root: Path, doc: dict[str, Any]) -> None:
-    path = files(root).state
+    write_json(files(root).state, doc)
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Readers in other processes see the old document or the new one, never half of one."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
     tmp.replace(path)
+
+
+def saved_files(where: Files) -> tuple[Path, Path]:
+    """(moto's backends, the result) of the daemon's last save (bgtool.embedded.snapshot)."""
+    return where.dir / "saved-backends.pickle", where.dir / "saved.json"
 
 
 def listener_urls(doc: dict[str, Any], load_balancer: str | None = None) -> dict[int, str]:

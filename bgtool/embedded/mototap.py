@@ -9,8 +9,12 @@ internals breaks one small module, loudly.
 
 from __future__ import annotations
 
+import importlib
+import pickle
+import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from bgtool.embedded.model import (
@@ -261,3 +265,99 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def dump_backends(path: Path) -> None:
+    """Write every moto backend that holds data to PATH (pickle), for `bgtool local save`.
+
+    moto keeps each service's data in a module-level BackendDict; the ones in use are listed in
+    `BackendDict._instances`. They are pickled together, so objects shared between services stay
+    shared after a load. Locks are not data: they pickle as new, unlocked locks. moto's request
+    threads may change a dict while it is read: the caller retries on RuntimeError.
+    """
+    from moto.core.base_backend import BackendDict, backend_lock
+
+    with backend_lock:
+        used = list(BackendDict._instances)  # type: ignore[misc]
+    named = {_location(backend): dict(backend) for backend in used}
+    with path.open("wb") as sink:
+        _LockFreePickler(sink, protocol=pickle.HIGHEST_PROTOCOL).dump(named)
+
+
+def load_backends(path: Path) -> list[str]:
+    """Put what `dump_backends` wrote back into moto's backends (before its server answers); returns
+    the services loaded. Only for files this machine wrote: unpickling runs what the file says."""
+    from moto.core.base_backend import BackendDict, backend_lock
+
+    with path.open("rb") as source:
+        named: dict[str, dict[str, Any]] = pickle.load(source)  # a file `local save` wrote
+    with backend_lock:
+        for location, accounts in named.items():
+            module, _, attribute = location.partition(":")
+            live = getattr(importlib.import_module(module), attribute)
+            dict.clear(live)
+            dict.update(live, accounts)
+            if live not in BackendDict._instances:  # type: ignore[misc]
+                BackendDict._instances.append(live)  # type: ignore[misc]
+    return sorted(named)
+
+
+def _location(backend: Any) -> str:
+    """`module:attribute` of a module-level BackendDict, so a load finds the very object moto uses."""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("moto.") or module is None:
+            continue
+        for attribute, value in list(vars(module).items()):
+            if value is backend:
+                return f"{name}:{attribute}"
+    raise RuntimeError(f"moto backend {backend.service_name!r} is not a module attribute")
+
+
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
+class _LockFreePickler(pickle.Pickler):
+    """Pickles moto's objects: locks as new locks, keys and certificates (Rust objects) as PEM."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+        if isinstance(obj, PrivateKeyTypes):  # type: ignore[misc, arg-type]
+            return _private_key, (obj.private_bytes(*_pem()[0]),)
+        if isinstance(obj, PublicKeyTypes):  # type: ignore[misc, arg-type]
+            return _public_key, (obj.public_bytes(*_pem()[1]),)
+        if isinstance(obj, x509.Certificate):
+            return _certificate, (obj.public_bytes(_pem()[1][0]),)
+        if isinstance(obj, _LOCK_TYPES):
+            return type(obj), ()
+        if isinstance(obj, threading.Condition):
+            return threading.Condition, ()
+        if isinstance(obj, threading.Event):
+            return threading.Event, ()
+        return NotImplemented
+
+
+def _pem() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    from cryptography.hazmat.primitives import serialization as ser
+
+    return ((ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()),
+            (ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
+
+
+def _private_key(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    return load_pem_private_key(pem, password=None)
+
+
+def _public_key(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    return load_pem_public_key(pem)
+
+
+def _certificate(pem: bytes) -> Any:
+    from cryptography.x509 import load_pem_x509_certificate
+
+    return load_pem_x509_certificate(pem)

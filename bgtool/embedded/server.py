@@ -78,20 +78,22 @@ def _alive(info: ServerInfo) -> bool:
     return is_recorded(info.pid, info.start)
 
 
-def _server_command(root: Path, port: int) -> list[str]:
+def _server_command(root: Path, port: int, restore: Path | None) -> list[str]:
     if importlib.util.find_spec("moto") is None:
         raise BgtoolError(
             "moto was not found: the embedded AWS needs the 'local' extra",
             hint="pip install 'bgtool[local]'  (make demo does this)",
         )
-    return [sys.executable, "-m", "bgtool.embedded.daemon", "--root", str(root), "--port", str(port)]
+    command = [sys.executable, "-m", "bgtool.embedded.daemon", "--root", str(root), "--port", str(port)]
+    return [*command, "--restore", str(restore)] if restore else command
 
 
 def up(root: Path, port: int = DEFAULT_PORT, wait_seconds: float = 30, *,
-       install: bool = False) -> tuple[ServerInfo, bool]:
+       install: bool = False, restore: Path | None = None) -> tuple[ServerInfo, bool]:
     """Start the embedded AWS and its data plane (or find them running); returns (info, started_now).
 
-    INSTALL lets a missing HAProxy be installed with apt-get (what `bgtool local up` does).
+    INSTALL lets a missing HAProxy be installed with apt-get (what `bgtool local up` does); RESTORE
+    is moto's backends from an archive of `bgtool local save` (bgtool.embedded.snapshot).
     """
     running = status(root)
     if running and running.port == port:
@@ -109,7 +111,7 @@ def up(root: Path, port: int = DEFAULT_PORT, wait_seconds: float = 30, *,
             f"port {port} already answers as a moto server that this project did not start",
             hint="Stop that server, or choose another port with --port.",
         )
-    command = _server_command(root, port)
+    command = _server_command(root, port, restore)
     ensure_haproxy(install)
     _clean_leftovers(root)
     info_path, log = _files(root)

@@ -24,11 +24,11 @@ import requests
 
 from bgtool.embedded import server as embedded
 from tests.helpers import copy_project, edit_yaml
-from tests.integration.conftest import BGTOOL, Project, add_environment, free_port
+from tests.integration.conftest import BGTOOL, Project, free_port
 from tests.integration.stack import Stack, clients, create_stack
 from tests.integration.traffic import Traffic
 
-ENV = "dpl"
+ENV = "local"
 RELOADS = 12
 
 
@@ -60,11 +60,9 @@ def answer_at(url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def dpl(project: Project) -> Project:
-    add_environment(project, ENV, 71)
-    project.ok("apply", ENV, "--yes", timeout=1500)
-    project.ok("deploy", ENV, "1.1.0", "--yes", timeout=900)
-    return project
+def dpl(applied: Project) -> Project:
+    applied.ok("deploy", ENV, "1.1.0", "--yes", timeout=900)
+    return applied
 
 
 def test_listeners_are_served_on_loopback(dpl: Project) -> None:

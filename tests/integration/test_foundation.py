@@ -1,13 +1,22 @@
-"""Apply `local` with the real terraform binary on the embedded AWS, then check AWS with boto3."""
+"""Apply `local` with the real terraform binary on the embedded AWS, then check AWS with boto3.
+
+`applied` is `local` as the run's one apply left it, saved and restored into a project of this
+module's own (`bgtool local save` / `local restore`): what these tests see of it is what an apply
+leaves behind, and the last tests here hold the restore to that.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import requests
 
 from bgtool.aws.live import read_live
 from bgtool.embedded import server as embedded
-from tests.helpers import edit_yaml
-from tests.integration.conftest import Project
+from bgtool.embedded.dataplane import listener_urls, read_state
+from tests.helpers import copy_project, edit_yaml
+from tests.integration.conftest import Project, free_port
 
 
 def test_embedded_aws_up_twice_is_harmless(project: Project) -> None:
@@ -102,3 +111,46 @@ def test_apply_without_terminal_or_yes_refuses(applied: Project) -> None:
         assert "bgtool apply local --yes" in done.stderr, done.stderr
     finally:
         path.write_text(original)
+
+
+def _served(project: Project) -> dict[int, str]:
+    return listener_urls(read_state(project.root) or {}, "bgtool-local")
+
+
+def test_one_archive_restores_side_by_side_projects_that_serve_and_release_on_their_own(
+    applied: Project, standard_archive: Path, tmp_path: Path,
+) -> None:
+    root = copy_project(tmp_path / "second")
+    port = free_port()
+    restored = Project(root, f"http://127.0.0.1:{port}")
+    done = restored.run("local", "restore", str(standard_archive), "--port", str(port), "--json")
+    try:
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        assert (doc["port"], doc["targets"], doc["listeners"]) == (port, 4, 2)
+        ours, theirs = _served(applied), _served(restored)
+        assert set(ours) == set(theirs) == {80, 8080}
+        assert set(ours.values()).isdisjoint(theirs.values())  # each data plane serves on ports of its own
+        for urls in (ours, theirs):
+            assert requests.get(f"{urls[80]}/version", timeout=10).text.strip() == "1.0.0"
+        plan = restored.run("plan", "local", "--layer", "traffic", "--json")
+        assert plan.returncode == 0 and json.loads(plan.stdout)["layers"][0]["status"] == "no-changes", plan.stderr
+
+        again = restored.run("local", "restore", str(standard_archive), "--port", str(free_port()))
+        assert again.returncode == 1 and "Stop it first with 'bgtool local down'" in again.stderr, again.stderr
+        switched = restored.run("switch", "local", "--yes", "--steps", "100", "--bake", "0", "--monitor", "0",
+                                "--accept-inconclusive", "--json")
+        assert switched.returncode == 0, switched.stderr
+        assert json.loads(restored.ok("status", "local", "--json").stdout)["live_color"] == "green"
+        assert json.loads(applied.ok("status", "local", "--json").stdout)["live_color"] == "blue"  # untouched
+    finally:
+        embedded.down(root)
+
+
+def test_saving_needs_a_running_embedded_aws(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "idle")
+    project = Project(root, "http://127.0.0.1:1")
+    done = project.run("local", "save", str(tmp_path / "saved.tar.gz"))
+    assert done.returncode == 1 and "there is nothing to save" in done.stderr, done.stderr
+    assert not (tmp_path / "saved.tar.gz").exists()
+

@@ -1,7 +1,7 @@
 """`bgtool apply` never changes the live color's instances: capacity applies directly, the rest is released.
 
-Real terraform against the embedded AWS, in an environment of its own (`infra`). Blue is live; the
-idle green starts at an older version so that the release visibly puts it at blue's version.
+Real terraform against the embedded AWS, on `local` restored for this module. Blue is live; the
+idle green is first applied at an older version so that the release visibly puts it at blue's version.
 Tests run in file order: a capacity change of the live color first, then an instance type change
 that `apply` refuses and `apply --release` rolls out blue/green.
 """
@@ -20,20 +20,20 @@ from bgtool.release.history import History
 from bgtool.release.traffic import live_weights
 from bgtool.release.weights import Weights
 from tests.helpers import edit_yaml
-from tests.integration.conftest import Project, add_environment
+from tests.integration.conftest import Project
 
-ENV = "infra"
+ENV = "local"
 LIVE_LT = "module.color.aws_launch_template.this"
 
 
 @pytest.fixture(scope="module")
-def infra(project: Project) -> Project:
-    add_environment(project, ENV, 41)
-    path = _path(project)
+def infra(applied: Project) -> Project:
+    path = _path(applied)
     edit_yaml(path, "steps: [10, 50, 100]", "steps: [50, 100]")
     edit_yaml(path, "  green:\n    version: 1.0.0", "  green:\n    version: 0.9.0")
-    project.ok("apply", ENV, "--yes", timeout=1500)
-    return project
+    done = applied.ok("apply", ENV, "--yes", "--json", timeout=1500)  # the idle color: a plain apply
+    assert [r["layer"] for r in json.loads(done.stdout)["layers"] if r["status"] == "applied"] == ["green"]
+    return applied
 
 
 def _path(project: Project):  # type: ignore[no-untyped-def]

@@ -23,18 +23,16 @@ from bgtool.release.lock import OperationLock
 from bgtool.release.traffic import live_weights
 from bgtool.release.weights import Weights
 from tests.helpers import basic_gate
-from tests.integration.conftest import BGTOOL, Project, add_environment
+from tests.integration.conftest import BGTOOL, Project
 
-ENV = "intr"
+ENV = "local"
 SLOW_SWITCH = ("--steps", "50,100", "--bake", "300", "--monitor", "0", "--yes", "--json")
 
 
 @pytest.fixture(scope="module")
-def intr(project: Project) -> Project:
-    add_environment(project, ENV, 43)
-    basic_gate(project.root / f"environments/{ENV}.yaml")
-    project.ok("apply", ENV, "--yes", timeout=1500)
-    return project
+def intr(applied: Project) -> Project:
+    basic_gate(applied.root / f"environments/{ENV}.yaml")
+    return applied
 
 
 class Running:

@@ -2,7 +2,7 @@
 
 Two clones of one origin share the embedded AWS, the state and the release history, as an operator's
 laptop and the GitOps pipeline do: `operator` releases from a terminal, `ci` applies what main says.
-Environment `prov` of its own; the tests run in file order.
+`local`, restored for this module (its clones point at that embedded AWS); the tests run in file order.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from bgtool.release.history import History, Record
 from bgtool.release.traffic import live_weights
 from bgtool.release.weights import Weights
 from tests.helpers import basic_gate, copy_project, edit_yaml
-from tests.integration.conftest import Project, add_environment
+from tests.integration.conftest import Project
 
-ENV = "prov"
+ENV = "local"
 FILE = f"environments/{ENV}.yaml"
 ONE_STEP = ("--steps", "100", "--bake", "0", "--monitor", "0", "--yes", "--accept-inconclusive")  # no traffic
 
@@ -39,19 +39,18 @@ def _clone(origin: Path, dest: Path, endpoint: str) -> Project:
 
 
 @pytest.fixture(scope="module")
-def clones(project: Project, tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, Project]:
+def clones(applied: Project, tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, Project]:
     base = tmp_path_factory.mktemp("provenance")
-    seed = Project(copy_project(base / "seed"), project.endpoint)
-    add_environment(seed, ENV, 42)
+    seed = Project(copy_project(base / "seed"), applied.endpoint)
     basic_gate(seed.root / FILE)
     (seed.root / ".gitignore").write_text(".bgtool/\nbuild/\n")
     git(seed.root, "init", "--quiet", "--initial-branch=main")
     git(seed.root, "-c", "user.name=seed", "-c", "user.email=seed@example.com", "add", "-A")
     git(seed.root, "-c", "user.name=seed", "-c", "user.email=seed@example.com", "commit", "--quiet", "-m", "seed")
     git(base, "clone", "--quiet", "--bare", str(seed.root), str(base / "origin.git"))
-    operator = _clone(base / "origin.git", base / "operator", project.endpoint)
-    ci = _clone(base / "origin.git", base / "ci", project.endpoint)
-    ci.ok("apply", ENV, "--yes", timeout=1500)
+    operator = _clone(base / "origin.git", base / "operator", applied.endpoint)
+    ci = _clone(base / "origin.git", base / "ci", applied.endpoint)
+    ci.ok("apply", ENV, "--yes", timeout=1500)  # the pipeline applies main: the history names its commit
     return operator, ci
 
 

@@ -23,17 +23,15 @@ from bgtool.release.history import History
 from bgtool.release.traffic import live_weights
 from bgtool.release.weights import Weights
 from tests.helpers import edit_yaml
-from tests.integration.conftest import BGTOOL, Project, add_environment
+from tests.integration.conftest import BGTOOL, Project
 
-ENV = "rel"
+ENV = "local"
 FAST = ("--yes", "--bake", "0", "--monitor", "0", "--accept-inconclusive")  # no production traffic here
 
 
 @pytest.fixture(scope="module")
-def rel(project: Project) -> Project:
-    add_environment(project, ENV, 32)
-    project.ok("apply", ENV, "--yes", timeout=1500)
-    return project
+def rel(applied: Project) -> Project:
+    return applied
 
 
 def _aws(project: Project) -> Aws:
@@ -143,7 +141,7 @@ def test_a_session_goes_on_across_a_switch_and_a_rollback(rel: Project) -> None:
 
 
 def test_alarm_during_bake_restores_and_a_second_switch_meets_the_lock(rel: Project) -> None:
-    alarm = "bgtool-rel-green-5xx"
+    alarm = f"bgtool-{ENV}-green-5xx"
     cloudwatch = _aws(rel).client("cloudwatch")
     proc = subprocess.Popen(
         [BGTOOL, "switch", ENV, "--steps", "10,100", "--yes", "--bake", "120", "--monitor", "0", "--json",

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import BGTOOL, Project, add_environment
+from tests.integration.conftest import BGTOOL, Project
 from tests.integration.traffic import Traffic
 
-ENV = "trf"
+ENV = "local"
 
 
 def status(project: Project) -> dict[str, Any]:
@@ -34,12 +34,10 @@ def fault(project: Project, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def trf(project: Project) -> Iterator[Project]:
-    add_environment(project, ENV, 51)
-    project.ok("apply", ENV, "--yes", timeout=1500)
-    project.ok("deploy", ENV, "1.1.0", "--yes", timeout=900)
-    yield project
-    project.run("local", "fault", "green", "--env", ENV, "--clear")
+def trf(applied: Project) -> Iterator[Project]:
+    applied.ok("deploy", ENV, "1.1.0", "--yes", timeout=900)
+    yield applied
+    applied.run("local", "fault", "green", "--env", ENV, "--clear")
 
 
 def rows(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
