@@ -7,9 +7,11 @@ at) is a runtime value that the controller applies through the admin socket, wit
 
 * one backend per target group (`tg.*`) runs the health checks, one server slot per target, like
   the target group's own health checks on AWS;
-* one backend per forwarding listener (`lb.*`) carries the traffic; its servers `track` the target
-  group slots, so they follow health and maintenance, and their weights spread each group's
-  listener weight over the group's healthy targets, so the share per group is the listener's.
+* one backend per forwarding listener (`lb.*`) carries the traffic; its servers' weights spread each
+  group's listener weight over the group's healthy targets (the controller follows the slots'
+  health every tick), so the share per group is the listener's. A group whose targets are all
+  unhealthy fails open as an ALB's does: its share goes to all of its targets rather than nowhere
+  (which is why the servers do not `track` the slots: a tracking server is down with its slot).
 
 Slots are pre-declared (a few more than the targets) so that registrations only re-point a slot.
 """
@@ -548,8 +550,7 @@ def _listener_backend(lb: ListenerBackend, servers: Mapping[str, ServerState]) -
             server = listener_server(tg_name, index)
             state = servers.get(f"{lb.name}/{server}", ServerState(PLACEHOLDER_PORT))
             cookie = f" cookie {server}" if lb.stickiness_seconds else ""
-            lines.append(f"    server {server} 127.0.0.1:{state.port} weight {state.weight} track {tg_name}/s{index}"
-                         f"{cookie}")
+            lines.append(f"    server {server} 127.0.0.1:{state.port} weight {state.weight}{cookie}")
     return [*lines, ""]
 
 

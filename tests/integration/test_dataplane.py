@@ -220,6 +220,27 @@ def test_a_reload_loses_no_request_on_a_kept_alive_connection(scratch: tuple[Pro
         f"{len(failed)} of {len(traffic.answers)} requests failed across {RELOADS} reloads: {failed[:5]}"
 
 
+def test_a_group_whose_targets_are_all_unhealthy_fails_open_as_an_alb_does(scratch: tuple[Project, Stack]) -> None:
+    """Health checks on a path the processes do not serve: every green target turns unhealthy, and the
+    test listener (green only) still routes to them, as an ALB does, instead of answering 503."""
+    project, stack = scratch
+    urls = _urls(project)
+    elb = clients(project.endpoint)["elbv2"]
+
+    def states() -> set[str]:
+        found = elb.describe_target_health(TargetGroupArn=stack.groups["green"])["TargetHealthDescriptions"]
+        return {d["TargetHealth"]["State"] for d in found}
+
+    elb.modify_target_group(TargetGroupArn=stack.groups["green"], HealthCheckPath="/not-served")
+    try:
+        eventually(lambda: states() == {"unhealthy"}, 60, "every green target unhealthy", every=0.5)
+        answers = [answer_at(urls["8080"]) for _ in range(20)]
+        assert answers == ["2.0.0"] * 20, answers
+    finally:
+        elb.modify_target_group(TargetGroupArn=stack.groups["green"], HealthCheckPath="/health")
+    eventually(lambda: states() == {"healthy"}, 60, "green healthy again", every=0.5)
+
+
 def test_a_moto_reset_empties_the_data_plane_and_it_serves_again(scratch: tuple[Project, Stack]) -> None:
     project, _ = scratch
     _urls(project)
