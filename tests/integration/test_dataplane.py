@@ -89,6 +89,27 @@ def test_gate_smoke_and_host_checks_run_against_the_processes(dpl: Project) -> N
     assert host["passed"], host
 
 
+def test_an_instance_stopped_and_started_again_serves_what_it_was_launched_with(dpl: Project) -> None:
+    """After the deploy of 1.1.0 to green, a stop and start of green's instances brings their processes
+    back at 1.1.0 (the instance's own launch), never at an earlier version of the color."""
+    ec2 = dpl.aws(ENV).client("ec2")
+    green = [t["instance_id"] for t in status(dpl)["targets"] if t["env"] == ENV and t["color"] == "green"]
+    assert len(green) == 2
+    ec2.stop_instances(InstanceIds=green)
+    eventually(lambda: not [t for t in status(dpl)["targets"] if t["instance_id"] in green and t["pid"]], 60,
+               "the stopped instances' processes gone", every=0.5)
+    ec2.start_instances(InstanceIds=green)
+
+    def back() -> list[dict[str, Any]] | None:
+        mine = [t for t in status(dpl)["targets"] if t["instance_id"] in green]
+        healthy = len(mine) == 2 and all(t["pid"] and set(t["health"].values()) == {"healthy"} for t in mine)
+        return mine if healthy else None
+
+    mine = eventually(back, 90, "both green instances serving again", every=0.5)
+    assert {t["version"] for t in mine} == {"1.1.0"}, mine
+    assert {version_at(status(dpl)["listeners"]["8080"]) for _ in range(10)} == {"1.1.0"}
+
+
 def _shares(answers: list[tuple[int, str]], version: str, window: int) -> list[float]:
     return [sum(1 for _, v in answers[i:i + window] if v == version) / window
             for i in range(0, len(answers) - window + 1, window // 2)]
