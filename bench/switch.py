@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import LOG_GROUP_FLOOR, BenchProject, embedded_project, floor_config, timed
 from bgtool.aws.session import Aws
 from bgtool.config.schema import load_environment
-from bgtool.release.traffic import production_listeners
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic.listener import production_listeners
 
 QUICK = ("--steps", "100", "--bake", "0", "--monitor", "0", "--yes", "--accept-inconclusive")
 """One step, no bake: no production traffic here to judge it by."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bgtool.config import envfile
 from bgtool.config.schema import Color, load_environment
-from bgtool.release.provenance import release_values, release_values_of_text
+from bgtool.records.provenance import release_values, release_values_of_text
 
 REPO = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")

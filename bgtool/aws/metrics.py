@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bgtool.aws.session import Aws
+from bgtool.config.schema import Environment
 
 NAMESPACE = "AWS/ApplicationELB"
 REQUESTS = "RequestCount"
@@ -114,3 +115,10 @@ class MetricsReader:
                               Statistics=["Sum"])
         sums = [p.get("Sum", 0.0) for p in points]
         return max(sums) / 60.0 if sums and max(sums) > 0 else None
+
+
+def metrics_resolution(config: Environment) -> int:
+    """The finest period the load balancer metrics have: a minute on AWS; the data plane's publishing
+    period on the embedded AWS."""
+    period = config.local.metrics_period_seconds if config.embedded else None
+    return max(1, math.ceil(period)) if period else 60

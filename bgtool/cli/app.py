@@ -157,7 +157,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 def _kind(exc: BgtoolError) -> str:
-    from bgtool.release.lock import LockHeld
+    from bgtool.records.lock import LockHeld
 
     if isinstance(exc, ConfigError):
         return "config"

@@ -16,7 +16,7 @@ from bgtool.config.schema import list_environments
 from bgtool.drift.collect import Checker
 from bgtool.drift.model import DriftReport
 from bgtool.errors import BgtoolError
-from bgtool.release.history import read_applied_from
+from bgtool.records.history import read_applied_from
 from bgtool.terraform.workspace import load
 
 JSON = typer.Option(False, "--json", help="Print one JSON document on stdout (docs/drift-json-schema.md).")

@@ -11,13 +11,11 @@ from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, open_workspace, plan_approver, refuse_without_terminal
 from bgtool.cli.release import COMMIT, file_change
 from bgtool.cli.status_view import print_status
+from bgtool.compute.workers import running_workers
 from bgtool.config.schema import Color, check_version
 from bgtool.errors import BgtoolError
-from bgtool.release.deploy import deploy, refuse_live
-from bgtool.release.dns import dns_status
-from bgtool.release.gate import GateReport, run_gate
-from bgtool.release.history import History, Record
-from bgtool.release.lock import (
+from bgtool.records.history import History, Record
+from bgtool.records.lock import (
     HeldLock,
     LocksLeft,
     OperationLock,
@@ -25,11 +23,13 @@ from bgtool.release.lock import (
     clear_verdict,
     environment_locks,
 )
-from bgtool.release.provenance import refuse_stale, require_git
+from bgtool.records.provenance import refuse_stale, require_git
+from bgtool.release.deploy import deploy, refuse_live
+from bgtool.release.gate import GateReport, run_gate
 from bgtool.release.retire import last_switch, retire
 from bgtool.release.status import build_status
-from bgtool.release.workers import running_workers
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic.dns import dns_status
 
 
 @app.command()

@@ -11,10 +11,10 @@ from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, confirmer, open_workspace, refuse_without_terminal
 from bgtool.config.schema import Color, Environment
 from bgtool.errors import BgtoolError
-from bgtool.release import provenance
+from bgtool.records import provenance
 from bgtool.release.rollback import RollbackOptions, run_rollback
-from bgtool.release.weights import parse_steps
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic.weights import parse_steps
 
 COMMIT = typer.Option(False, "--commit", help="Commit the environment file's change with git (that file only; "
                       "never pushed). Refused outside a git checkout.")

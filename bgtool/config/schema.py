@@ -327,7 +327,7 @@ MAX_TTL_CEILING = 3600
 
 
 class DnsSettings(Strict):
-    """Route 53 weighted records for `traffic.mode: dns` (bgtool.release.dns guards the TTL).
+    """Route 53 weighted records for `traffic.mode: dns` (bgtool.traffic.dns guards the TTL).
 
     Fields are checked in order: `record` against `zone`, `ttl` against the guard declared before it.
     """

@@ -29,7 +29,7 @@ from bgtool.config.schema import Color
 from bgtool.drift import diff
 from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
 from bgtool.errors import BgtoolError
-from bgtool.release.lock import OperationLock
+from bgtool.records.lock import OperationLock
 from bgtool.render import parity
 from bgtool.render.templates import LAYERS, UPSTREAM, render_layer
 from bgtool.terraform.runner import RunResult, TerraformError
@@ -142,7 +142,7 @@ class Checker:
             out += self._unmanaged_rules(ws)
         out += diff.live_parity_items(ws.env, *self._live_snapshots(ws))
         if config.dns is not None:  # DNS mode: the weighted records carry production, not a listener
-            from bgtool.release.dns import live_record_sets, record_weights
+            from bgtool.traffic.dns import live_record_sets, record_weights
 
             weights = record_weights(live_record_sets(ws))
             if weights is not None:
@@ -151,7 +151,7 @@ class Checker:
                 found = diff.active_color_item(ws.env, config.active_color, records)
                 out += [found] if found else []
         if config.workers is not None:
-            from bgtool.release.workers import running_workers
+            from bgtool.compute.workers import running_workers
 
             found = diff.idle_workers_item(ws.env, config.idle_color, running_workers(ws, config.idle_color))
             out += [found] if found else []

@@ -21,7 +21,7 @@ from bgtool.drift.model import (
     AttributeChange,
     DriftItem,
 )
-from bgtool.release.lock import LockInfo
+from bgtool.records.lock import LockInfo
 
 # Attributes that only echo others (tags_all repeats tags plus provider default tags).
 _ECHOES = {"tags_all": "tags"}

@@ -153,7 +153,7 @@ ASG_WRITES: tuple[str, ...] = (
 )
 
 # traffic.mode dns (modules/dns, the base layer's aws_route53_zone): what the provider's
-# aws_route53_record and aws_route53_zone call, and what bgtool reads (release/dns.py).
+# aws_route53_record and aws_route53_zone call, and what bgtool reads (traffic/dns.py).
 ZONE_READS: tuple[str, ...] = ("route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ListTagsForResource")
 # Finds the zone the base layer created by its name; Route 53 scopes no listing to a zone.
 ZONE_LOOKUPS: tuple[str, ...] = ("route53:ListHostedZonesByName",)

@@ -20,7 +20,7 @@ from bgtool.config.schema import Color, ColorSettings
 from bgtool.database.check import Database, DatabaseReport, MigrationRunFailed, predating
 from bgtool.errors import BgtoolError
 from bgtool.events import Note
-from bgtool.release.history import History, Record
+from bgtool.records.history import History, Record
 from bgtool.terraform.workspace import Workspace
 
 

@@ -19,10 +19,10 @@ from bgtool.config import envfile
 from bgtool.config.schema import Color, ColorSettings, check_version
 from bgtool.errors import BgtoolError
 from bgtool.events import Waiting, WaitOver
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
+from bgtool.records.provenance import begin, refuse_stale, stamp
 from bgtool.release.database import guard_and_migrate
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
-from bgtool.release.provenance import begin, refuse_stale, stamp
 from bgtool.render.templates import color_vars
 from bgtool.terraform.layers import LayerPlan, apply_plan, plan_layer
 from bgtool.terraform.workspace import Workspace
@@ -72,7 +72,7 @@ class DeployResult:
 
 def production_weight(ws: Workspace, color: Color) -> int:
     """The live weight of COLOR in production (0 when nothing is applied yet), whatever the traffic mode."""
-    from bgtool.release.seams import router_for
+    from bgtool.traffic import router_for
 
     weights = router_for(ws).live_weights()
     return weights.of(color) if weights else 0

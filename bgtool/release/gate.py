@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bgtool.aws.live import ColorLive, color_alb, color_live, find_alb, listener_weights, target_group_arns
-from bgtool.aws.metrics import MetricsReader
+from bgtool.aws.metrics import MetricsReader, metrics_resolution
 from bgtool.config.schema import Color, Environment, HostChecks, SmokeCheck
 from bgtool.embedded import dataplane
 from bgtool.errors import BgtoolError
@@ -280,13 +280,6 @@ def run_traffic(ws: Workspace, color: Color, tg_arns: dict[str, str], *,
     if ws.config.gate.analysis.enabled:
         checks.append(_analysis(ws, reader, color, tg_arns, result, sleep, clock))
     return checks
-
-
-def metrics_resolution(config: Environment) -> int:
-    """The finest period the load balancer metrics have: a minute on AWS; the data plane's publishing
-    period on the embedded AWS."""
-    period = config.local.metrics_period_seconds if config.embedded else None
-    return max(1, math.ceil(period)) if period else 60
 
 
 def _analysis(ws: Workspace, reader: MetricsReader, color: Color, tg_arns: dict[str, str], result: LoadResult,

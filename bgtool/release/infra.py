@@ -35,11 +35,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.events import Confirm, Note, Question
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
+from bgtool.records.provenance import begin, refuse_stale, release_values, stamp
 from bgtool.release.deploy import apply_color, deploy, production_weight, wait_for_color
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
-from bgtool.release.provenance import begin, refuse_stale, release_values, stamp
-from bgtool.release.seams import router_for
 from bgtool.release.switch import Switch, explain, gitops_handler, plan_from
 from bgtool.render.templates import LAYERS
 from bgtool.terraform.layers import (
@@ -54,6 +53,7 @@ from bgtool.terraform.layers import (
 )
 from bgtool.terraform.runner import TerraformError
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic import router_for
 
 CAPACITY = "capacity"
 MONITORING = "monitoring"

@@ -15,9 +15,9 @@ from typing import Any
 from bgtool.config import envfile
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
 from bgtool.release.deploy import Approver, ColorApply, Declined, apply_color, refuse_live, wait_for_color
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
 from bgtool.terraform.workspace import Workspace
 
 SWITCHING_OPERATIONS = ("switch", "rollback")
@@ -105,8 +105,7 @@ def quiet_problem(color: str, requests: int | None, minutes: float) -> str | Non
 def _check_quiet(ws: Workspace, color: Color, force: bool) -> dict[str, Any]:
     """Refuse while the color's target group still receives requests, unless forced (then recorded)."""
     from bgtool.aws.live import color_alb, target_group_arns
-    from bgtool.aws.metrics import MetricsReader
-    from bgtool.release.gate import metrics_resolution
+    from bgtool.aws.metrics import MetricsReader, metrics_resolution
 
     minutes = ws.config.retire.quiet_minutes
     if ws.config.dns is not None:  # resolvers that cache past the TTL: at least a drain window of quiet

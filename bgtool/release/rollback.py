@@ -23,14 +23,14 @@ from bgtool.config import envfile
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.events import Confirm, Note, Question, RecordWritten
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
+from bgtool.records.provenance import begin, stamp
 from bgtool.release.database import rollback_problems
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
-from bgtool.release.provenance import begin, stamp
-from bgtool.release.seams import TrafficRouter, router_for
-from bgtool.release.traffic import Flip
-from bgtool.release.weights import Weights
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic import TrafficRouter, router_for
+from bgtool.traffic.listener import Flip
+from bgtool.traffic.weights import Weights
 
 
 def rollback_target(file_active: Color, live: Color | None, last_switch_failed: bool) -> tuple[Color | None, str]:
@@ -165,7 +165,7 @@ def _move(ws: Workspace, router: TrafficRouter, target: Color, opts: RollbackOpt
 
 def _hand_back_workers(ws: Workspace, target: Color, out: RollbackOutcome) -> None:
     """The workers go back with the traffic, in the same order a switch hands them over."""
-    from bgtool.release.workers import hand_over
+    from bgtool.compute.workers import hand_over
 
     try:
         out.workers = hand_over(ws, target.other, target)

@@ -11,8 +11,8 @@ from typing import Any
 
 from bgtool.aws.live import LiveState
 from bgtool.config.schema import Color, Environment
-from bgtool.release.history import Record
-from bgtool.release.lock import LockInfo
+from bgtool.records.history import Record
+from bgtool.records.lock import LockInfo
 from bgtool.release.retire import retention_left, retire_allowed_at
 
 

@@ -26,16 +26,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bgtool import interrupts
 from bgtool.aws.live import ColorLive
+from bgtool.aws.metrics import metrics_resolution
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
 from bgtool.events import CheckResult, Confirm, Note, PhaseEntered, Question, RecordWritten, Restored, StepApplied
+from bgtool.records.history import Record
+from bgtool.records.provenance import begin, stamp
 from bgtool.release.analysis import Judgement, Verdict, decide_step, judge_traffic, judged_bake_seconds, publish_delay
-from bgtool.release.gate import GateReport, metrics_resolution
-from bgtool.release.history import Record
-from bgtool.release.provenance import begin, stamp
-from bgtool.release.seams import router_for
+from bgtool.release.gate import GateReport
 from bgtool.release.switch_io import SwitchIO, WorkspaceIO
-from bgtool.release.weights import (
+from bgtool.terraform.workspace import Workspace
+from bgtool.traffic import router_for
+from bgtool.traffic.weights import (
     HealthSample,
     Weights,
     health_problems,
@@ -44,7 +46,6 @@ from bgtool.release.weights import (
     step_test_color,
     step_weights,
 )
-from bgtool.terraform.workspace import Workspace
 
 # --------------------------------------------------------------------------------------------
 # The state machine (pure)

@@ -1,7 +1,7 @@
 """What a switch does to the world, behind one small interface.
 
 `Switch` (bgtool.release.switch) drives the state machine; everything it reads or changes goes
-through a SwitchIO: the traffic router and the color compute (bgtool.release.seams), the gate, the
+through a SwitchIO: the traffic router and the color compute (bgtool.compute, bgtool.traffic), the gate, the
 environment file, the history and the operation lock. `WorkspaceIO` is the real one; unit tests
 give the switch a fake and check what it does when a restore fails, an operator declines or an
 interrupt arrives in any phase.
@@ -14,14 +14,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bgtool.aws.live import color_alb, target_group_arns
-from bgtool.aws.metrics import MetricsReader, TrafficStats
+from bgtool.aws.metrics import MetricsReader, TrafficStats, metrics_resolution
+from bgtool.compute import ColorCompute, compute_for
 from bgtool.config import envfile
 from bgtool.config.schema import Color, Environment
-from bgtool.release.gate import GateReport, metrics_resolution
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
-from bgtool.release.seams import ColorCompute, TrafficRouter, compute_for, router_for
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
+from bgtool.release.gate import GateReport
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic import TrafficRouter, router_for
 
 
 class TrafficMeter(Protocol):
@@ -89,7 +90,7 @@ class WorkspaceIO:
 
     def handover(self, old: Color, new: Color) -> dict[str, Any]:
         """The workers follow the traffic (nothing without a `workers` section)."""
-        from bgtool.release.workers import hand_over
+        from bgtool.compute.workers import hand_over
 
         return hand_over(self.ws, old, new)
 
@@ -97,7 +98,7 @@ class WorkspaceIO:
         return OperationLock.of(self.ws).held(label)
 
     def refuse_stale(self, action: str) -> None:
-        from bgtool.release.provenance import refuse_stale
+        from bgtool.records.provenance import refuse_stale
 
         refuse_stale(self.ws, History.of(self.ws).read(), action)
 

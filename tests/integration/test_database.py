@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bgtool.config.schema import load_environment
-from bgtool.release.history import History
+from bgtool.records.history import History
 from tests.helpers import edit_yaml
 from tests.integration.conftest import Project
 

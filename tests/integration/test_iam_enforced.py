@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 
 from bgtool.config.schema import load_environment
 from bgtool.iam.policy import ROLES, policy
-from bgtool.release.store import RemoteStore
+from bgtool.records.store import RemoteStore
 from bgtool.terraform.statelocks import dynamodb_lock_id
 from tests.helpers import copy_project, edit_yaml
 from tests.integration.conftest import BGTOOL, Project, add_environment, free_port

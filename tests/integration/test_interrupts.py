@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from bgtool.config.schema import load_environment
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
-from bgtool.release.traffic import live_weights
-from bgtool.release.weights import Weights
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
+from bgtool.traffic.listener import live_weights
+from bgtool.traffic.weights import Weights
 from tests.helpers import basic_gate
 from tests.integration.conftest import BGTOOL, Project
 

@@ -22,8 +22,8 @@ import pytest
 
 from bgtool.aws.session import Aws
 from bgtool.config.schema import Environment, load_environment
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
 from tests.integration.conftest import Project
 from tests.integration.traffic import Traffic
 
@@ -227,7 +227,7 @@ def test_unlock_clears_a_crashed_runs_lock(ops: Project) -> None:
     lock = OperationLock(ops.root, ENV, config, Aws(config))
     # A run that takes the lock and dies without releasing it (a live holder's lock is never cleared).
     crash = ("import sys; from pathlib import Path; from bgtool.aws.session import Aws; "
-             "from bgtool.config.schema import load_environment; from bgtool.release.lock import OperationLock; "
+             "from bgtool.config.schema import load_environment; from bgtool.records.lock import OperationLock; "
              "c = load_environment(Path(sys.argv[1]), sys.argv[2], endpoint_override=sys.argv[3]).config; "
              "OperationLock(Path(sys.argv[1]), sys.argv[2], c, Aws(c)).acquire('deploy 9.9.9 to green (crashed)')")
     subprocess.run([sys.executable, "-c", crash, str(ops.root), ENV, ops.endpoint], check=True)

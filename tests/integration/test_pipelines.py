@@ -27,10 +27,10 @@ import pytest
 from bgtool.aws.session import EMBEDDED_CREDENTIALS, Aws
 from bgtool.config.schema import load_environment
 from bgtool.embedded import server as embedded
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
-from bgtool.release.traffic import live_weights
-from bgtool.release.weights import Weights
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
+from bgtool.traffic.listener import live_weights
+from bgtool.traffic.weights import Weights
 from tests.helpers import REPO, basic_gate, copy_project, edit_yaml, git
 from tests.integration.conftest import BGTOOL, free_port
 from tests.integration.traffic import Traffic

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bgtool.config.schema import load_environment
-from bgtool.release.history import History, Record
-from bgtool.release.traffic import live_weights
-from bgtool.release.weights import Weights
+from bgtool.records.history import History, Record
+from bgtool.traffic.listener import live_weights
+from bgtool.traffic.weights import Weights
 from tests.helpers import basic_gate, copy_project, edit_yaml
 from tests.integration.conftest import Project
 

@@ -19,9 +19,9 @@ from bgtool.aws.live import color_live, target_group_arns
 from bgtool.aws.session import Aws
 from bgtool.config.schema import Color, load_environment
 from bgtool.embedded.sessions import COOKIE
-from bgtool.release.history import History
-from bgtool.release.traffic import live_weights
-from bgtool.release.weights import Weights
+from bgtool.records.history import History
+from bgtool.traffic.listener import live_weights
+from bgtool.traffic.weights import Weights
 from tests.helpers import edit_yaml
 from tests.integration.conftest import BGTOOL, Project
 

@@ -14,7 +14,7 @@ import pytest
 from bgtool.aws.session import Aws
 from bgtool.cli.app import main
 from bgtool.config.schema import load_environment
-from bgtool.release.history import History, Record, applied_from
+from bgtool.records.history import History, Record, applied_from
 from bgtool.release.infra import InfraApply
 from bgtool.render.templates import LAYERS
 from bgtool.terraform.layers import LayerResult

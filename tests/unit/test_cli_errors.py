@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from bgtool.cli.app import main
 from bgtool.errors import BgtoolError
-from bgtool.release.lock import OperationLock
+from bgtool.records.lock import OperationLock
 from bgtool.terraform.events import Diagnostic
 from bgtool.terraform.runner import TerraformError
 from tests.helpers import copy_project

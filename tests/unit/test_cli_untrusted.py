@@ -13,9 +13,9 @@ import pytest
 
 from bgtool.cli.app import main
 from bgtool.errors import BgtoolError, UsageError
+from bgtool.records.history import History, Record
+from bgtool.records.lock import OperationLock
 from bgtool.release import deploy as deploy_module
-from bgtool.release.history import History, Record
-from bgtool.release.lock import OperationLock
 from bgtool.terraform.workspace import Workspace
 from tests.helpers import copy_project, edit_yaml
 

@@ -18,8 +18,8 @@ from bgtool.database.check import Database, MigrationRunFailed
 from bgtool.database.ledger import applied_from_history
 from bgtool.errors import BgtoolError, ConfigError
 from bgtool.events import Collector, Note
+from bgtool.records.history import History
 from bgtool.release.database import guard_and_migrate, records, rollback_problems
-from bgtool.release.history import History
 from tests.helpers import copy_project, edit_yaml
 
 EXPAND = {"V1__users.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, nickname TEXT);\n"

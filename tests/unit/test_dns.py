@@ -14,7 +14,8 @@ from bgtool.embedded.layout import dns_key, plan, render_config, runtime_command
 from bgtool.embedded.model import Forward, HealthCheck, Listener, Snapshot, TargetGroup, WeightedRecord
 from bgtool.errors import BgtoolError, ConfigError
 from bgtool.events import Note
-from bgtool.release.dns import (
+from bgtool.release.switch import Switch, SwitchPlan
+from bgtool.traffic.dns import (
     DrainSample,
     bake_for,
     drained,
@@ -26,8 +27,7 @@ from bgtool.release.dns import (
     ttl_refusal,
     watch_drain,
 )
-from bgtool.release.switch import Switch, SwitchPlan
-from bgtool.release.weights import Weights
+from bgtool.traffic.weights import Weights
 from tests.helpers import copy_project, edit_yaml
 from tests.unit.test_switch_driver import FakeIO, FakeRouter
 
@@ -267,7 +267,7 @@ class FakeDnsRouter(FakeRouter):
         return bake_for(requested, self.ttl, 2)
 
     def drain(self, old: Color, since: object, poll: float, sleep: object, clock: object) -> object:
-        from bgtool.release.dns import DrainReport
+        from bgtool.traffic.dns import DrainReport
 
         self.drained_since = since
         return DrainReport(True, 42.0, DrainSample(42.0, 0, 50), 3)

@@ -10,7 +10,7 @@ from bgtool.cli.reports import drift_markdown
 from bgtool.config.schema import Color
 from bgtool.drift import diff
 from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
-from bgtool.release.lock import LockInfo
+from bgtool.records.lock import LockInfo
 
 LISTENER = "module.traffic.aws_lb_listener.production"
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bgtool.config import envfile
 from bgtool.config.schema import Color, load_environment
-from bgtool.release.provenance import release_values, release_values_of_text
+from bgtool.records.provenance import release_values, release_values_of_text
 from tests.conftest import environments_digest
 from tests.helpers import _as_committed, _committed_text, basic_gate, copy_project, edit_yaml
 

@@ -18,8 +18,8 @@ from moto.server import ThreadedMotoServer
 
 from bgtool.aws.session import Aws
 from bgtool.config.schema import load_environment
-from bgtool.release.history import History, Record
-from bgtool.release.store import RemoteStore
+from bgtool.records.history import History, Record
+from bgtool.records.store import RemoteStore
 from bgtool.terraform.backend import ensure_backend
 from tests.helpers import copy_project, edit_yaml
 
@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 from bgtool.aws.session import Aws
 from bgtool.config.schema import load_environment
-from bgtool.release.history import History, Record
+from bgtool.records.history import History, Record
 
 root, endpoint, name, count = Path(sys.argv[1]), sys.argv[2] or None, sys.argv[3], int(sys.argv[4])
 config = load_environment(root, "local", endpoint_override=endpoint).config

@@ -284,7 +284,7 @@ def test_every_role_reads_the_history_records_and_only_apply_adds_them(role: str
     """The history is one object per record under <key_prefix>/ENV/history/, listed then read."""
     from fnmatch import fnmatchcase
 
-    from bgtool.release.store import RemoteStore, record_name
+    from bgtool.records.store import RemoteStore, record_name
 
     cfg = config("prod")
     store = RemoteStore("prod", cfg, aws=None)  # type: ignore[arg-type]

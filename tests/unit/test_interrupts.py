@@ -19,11 +19,11 @@ import pytest
 from bgtool import interrupts
 from bgtool.config.schema import Color, load_environment
 from bgtool.events import Note
-from bgtool.release.provenance import release_values
+from bgtool.records.provenance import release_values
 from bgtool.release.switch import Switch, SwitchPlan
-from bgtool.release.weights import Weights
 from bgtool.terraform.cliconfig import write_cli_config
 from bgtool.terraform.runner import Terraform
+from bgtool.traffic.weights import Weights
 from tests.helpers import REPO, copy_project
 from tests.unit.test_switch_driver import FakeIO, FakeRouter
 

@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 
+from bgtool import traffic
 from bgtool.config import envfile
 from bgtool.config.schema import Color, load_environment
 from bgtool.errors import BgtoolError
 from bgtool.events import Collector
+from bgtool.records.lock import OperationLock
 from bgtool.release import deploy as deploy_module
-from bgtool.release import infra, seams
+from bgtool.release import infra
 from bgtool.release import retire as retire_module
-from bgtool.release.lock import OperationLock
-from bgtool.release.weights import Weights
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic.weights import Weights
 from tests.helpers import copy_project, edit_yaml
 
 
@@ -36,7 +37,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
 def switch_meanwhile(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> dict[str, Color]:
     """Production follows `live`; a switch to green finishes just before the operation lock is granted."""
     live = {"color": Color.BLUE}
-    monkeypatch.setattr(seams, "router_for", lambda _ws: SimpleNamespace(
+    monkeypatch.setattr(traffic, "router_for", lambda _ws: SimpleNamespace(
         live_weights=lambda: Weights.all_on(live["color"])))
     acquire = OperationLock.acquire
 

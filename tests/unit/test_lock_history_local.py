@@ -9,8 +9,8 @@ import pytest
 
 from bgtool.aws.session import Aws
 from bgtool.config.schema import load_environment
-from bgtool.release.history import History, Record
-from bgtool.release.lock import LockHeld, LockLost, OperationLock
+from bgtool.records.history import History, Record
+from bgtool.records.lock import LockHeld, LockLost, OperationLock
 from tests.helpers import copy_project, edit_yaml
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from bgtool.aws.live import ColorLive, TargetHealth
 from bgtool.config.schema import load_environment
+from bgtool.records.history import Record
+from bgtool.records.lock import LockInfo
 from bgtool.release.deploy import ready
-from bgtool.release.history import Record
-from bgtool.release.lock import LockInfo
 from bgtool.release.retire import retention_left, retire_allowed_at
 from bgtool.release.status import lock_doc, retention_doc
 

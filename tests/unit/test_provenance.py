@@ -11,8 +11,8 @@ import pytest
 
 from bgtool.config.schema import Color, load_environment
 from bgtool.errors import BgtoolError
-from bgtool.release import provenance as pv
-from bgtool.release.history import Record
+from bgtool.records import provenance as pv
+from bgtool.records.history import Record
 from tests.helpers import copy_project, edit_yaml
 
 BLUE_LIVE = {"active_color": "blue", "versions": {"blue": "1.0.0", "green": "1.0.0"},

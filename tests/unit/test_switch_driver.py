@@ -12,10 +12,10 @@ import pytest
 from bgtool.aws.live import ColorLive, TargetHealth
 from bgtool.config.schema import Color, Environment, load_environment
 from bgtool.events import Collector, Question, Restored
+from bgtool.records.history import Record
 from bgtool.release.gate import Check, GateReport
-from bgtool.release.history import Record
 from bgtool.release.switch import Switch, SwitchPlan
-from bgtool.release.weights import Weights
+from bgtool.traffic.weights import Weights
 from tests.helpers import copy_project
 
 

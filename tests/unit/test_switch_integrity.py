@@ -9,7 +9,7 @@ import pytest
 
 from bgtool.config.schema import Color, Environment, load_environment
 from bgtool.release.switch import Switch, SwitchPlan, explain
-from bgtool.release.weights import Weights
+from bgtool.traffic.weights import Weights
 from tests.helpers import copy_project
 from tests.unit.test_switch_driver import FakeIO, FakeRouter
 

@@ -15,7 +15,7 @@ from bgtool.release.analysis import Judgement, Verdict, decide_step, judged_bake
 from bgtool.release.gate import Check, GateReport
 from bgtool.release.retire import quiet_problem
 from bgtool.release.switch import Switch, SwitchPlan
-from bgtool.release.weights import Weights
+from bgtool.traffic.weights import Weights
 from tests.helpers import copy_project
 from tests.unit.test_switch_driver import FakeIO, FakeRouter
 

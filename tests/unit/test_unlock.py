@@ -20,7 +20,7 @@ import pytest
 
 from bgtool.cli.app import main
 from bgtool.config.schema import load_environment
-from bgtool.release.lock import HeldLock, LockInfo, clear_verdict, operation_alive
+from bgtool.records.lock import HeldLock, LockInfo, clear_verdict, operation_alive
 from bgtool.render.templates import state_path
 from bgtool.terraform.events import Diagnostic
 from bgtool.terraform.statelocks import (

@@ -6,7 +6,7 @@ import pytest
 
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.release.weights import (
+from bgtool.traffic.weights import (
     HealthSample,
     Weights,
     health_problems,

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from bgtool.compute.workers import HandoverStep, handover_plan, step_done
 from bgtool.config.schema import Color, WorkerSettings, load_environment
 from bgtool.embedded.model import Instance, Snapshot, worker_specs
 from bgtool.embedded.sampleworker import Worker
 from bgtool.embedded.targets import worker_command_for
-from bgtool.release.workers import HandoverStep, handover_plan, step_done
 from bgtool.render.templates import color_vars, render_layer, workers_desired
 from tests.helpers import copy_project, edit_yaml
 

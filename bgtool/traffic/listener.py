@@ -23,10 +23,10 @@ from bgtool.aws.live import ListenerWeights, find_alb, listener_weights, target_
 from bgtool.aws.session import Aws
 from bgtool.config.schema import Color, Environment
 from bgtool.errors import BgtoolError
-from bgtool.release.weights import Weights
 from bgtool.render.templates import traffic_vars
 from bgtool.terraform.runner import RunResult
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic.weights import Weights
 
 # Another run applying the traffic layer briefly holds its state lock (plans that are only shown and
 # drift checks take none); a switch step waits for it rather than failing and rolling back for nothing.

@@ -39,7 +39,7 @@ from ruamel.yaml.error import YAMLError
 
 from bgtool.config.schema import Color, Environment
 from bgtool.errors import BgtoolError
-from bgtool.release.history import Record
+from bgtool.records.history import Record
 from bgtool.terraform.workspace import Workspace
 
 # A file whose history is longer than this without a change of its release values is old enough

@@ -26,8 +26,8 @@ from typing import Any
 from bgtool.aws.session import Aws
 from bgtool.config.schema import Environment
 from bgtool.errors import BgtoolError
-from bgtool.release.history import actor, now
-from bgtool.release.store import store_for
+from bgtool.records.history import actor, now
+from bgtool.records.store import store_for
 from bgtool.terraform.statelocks import StateLock, clear_state_lock, find_state_locks
 from bgtool.terraform.workspace import Workspace
 

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from bgtool.aws.session import Aws
 from bgtool.config.schema import Environment
-from bgtool.release.store import store_for
+from bgtool.records.store import store_for
 from bgtool.terraform.workspace import Workspace
 
 CI_ACTOR_VARIABLES = ("BGTOOL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CI_ACTOR")
@@ -53,7 +53,7 @@ class Record:
     actor: str = field(default_factory=actor)
     wrote: dict[str, Any] = field(default_factory=dict)
     """The release-owned values the operation left in the environment file, when it changed them
-    (bgtool.release.provenance.release_values); empty when it wrote nothing."""
+    (bgtool.records.provenance.release_values); empty when it wrote nothing."""
     source: dict[str, Any] = field(default_factory=dict)
     """Where the operation ran from: in a git checkout the commit (`git rev-parse HEAD`) and whether
     the environment file had uncommitted changes when it started."""

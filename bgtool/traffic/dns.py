@@ -28,8 +28,8 @@ from typing import Any
 from bgtool.config.schema import ALIAS_TTL, Color, DnsSettings, Environment
 from bgtool.errors import BgtoolError
 from bgtool.events import Note
-from bgtool.release.weights import Weights
 from bgtool.terraform.workspace import Workspace
+from bgtool.traffic.weights import Weights
 
 ROUTE53_PROPAGATION_SECONDS = 60
 """How long Route 53 takes to bring a change to all its name servers (INSYNC), at most, on AWS."""
@@ -248,7 +248,7 @@ class DnsRouter:
         return record_weights(live_record_sets(self.ws))
 
     def apply(self, weights: Weights, test_color: Color) -> dict[str, int]:
-        from bgtool.release.traffic import apply_weights
+        from bgtool.traffic.listener import apply_weights
 
         s = apply_weights(self.ws, weights, test_color).summary
         return {"add": s.add, "change": s.change, "destroy": s.destroy}
@@ -298,8 +298,7 @@ class DnsRouter:
               clock: Callable[[], float]) -> DrainReport:
         """Watch the old color's own load balancer until its share of requests is near zero."""
         from bgtool.aws.live import color_alb, target_group_arns
-        from bgtool.aws.metrics import MetricsReader
-        from bgtool.release.gate import metrics_resolution
+        from bgtool.aws.metrics import MetricsReader, metrics_resolution
 
         config = self.ws.config
         resolution = metrics_resolution(config)
