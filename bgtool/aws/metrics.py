@@ -50,6 +50,16 @@ class TrafficStats:
         return f"{self.requests} requests, {self.errors} 5xx{share}, {p99}"
 
 
+@dataclass(frozen=True)
+class SeriesPoint:
+    """What a target group served in one period starting at `start` (a point of a report's chart)."""
+
+    start: datetime
+    requests: int
+    errors: int
+    p99_ms: float | None
+
+
 def arn_suffix(arn: str) -> str:
     """The CloudWatch dimension value of a load balancer (`app/NAME/ID`) or target group
     (`targetgroup/NAME/ID`) ARN."""
@@ -108,6 +118,21 @@ class MetricsReader:
                 if "p99" in p.get("ExtendedStatistics", {})]
         return TrafficStats(round(requests), round(errors), max(p99s) * 1000.0 if p99s else None)
 
+    def series(self, tg_arn: str, start: datetime, end: datetime) -> list[SeriesPoint]:
+        """Period by period between START and END (widened to whole periods of the metrics' resolution),
+        oldest first: a report draws how a release went over time, not one number for the window.
+        Periods without a datapoint are left out (no request was counted in them)."""
+        period = query_period(self.resolution, self.resolution)
+        lo = datetime.fromtimestamp(math.floor(start.timestamp() / period) * period, UTC)
+        hi = datetime.fromtimestamp(max(math.ceil(end.timestamp() / period) * period, lo.timestamp() + period), UTC)
+        sums = {name: _by_start(self._points(tg_arn, name, lo, hi, period, Statistics=["Sum"]), period,
+                                lambda p: p.get("Sum", 0.0)) for name in (REQUESTS, ERRORS)}
+        p99s = _by_start(self._points(tg_arn, LATENCY, lo, hi, period, ExtendedStatistics=["p99"]), period,
+                         lambda p: p.get("ExtendedStatistics", {}).get("p99"))
+        starts = sorted(set(sums[REQUESTS]) | set(sums[ERRORS]) | set(p99s))
+        return [SeriesPoint(at, round(sums[REQUESTS].get(at) or 0), round(sums[ERRORS].get(at) or 0),
+                            None if p99s.get(at) is None else p99s[at] * 1000.0) for at in starts]
+
     def peak_rate(self, tg_arn: str, lookback_minutes: int, now: datetime | None = None) -> float | None:
         """The highest per-second request rate of any minute in the lookback; None without data."""
         end = now or datetime.now(UTC)
@@ -115,6 +140,17 @@ class MetricsReader:
                               Statistics=["Sum"])
         sums = [p.get("Sum", 0.0) for p in points]
         return max(sums) / 60.0 if sums and max(sums) > 0 else None
+
+
+def _by_start(points: list[dict[str, Any]], period: int, value: Any) -> dict[datetime, Any]:
+    """Datapoints keyed by their period's start in UTC: CloudWatch answers in no particular order, and
+    the embedded AWS stamps a datapoint with its first sample's time rather than the period's start."""
+    out = {}
+    for point in points:
+        stamp = point["Timestamp"]
+        stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
+        out[datetime.fromtimestamp(math.floor(stamp.timestamp() / period) * period, UTC)] = value(point)
+    return out
 
 
 def metrics_resolution(config: Environment) -> int:

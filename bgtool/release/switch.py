@@ -209,6 +209,8 @@ class Switch:
         self.start: Weights | None = None
         """What production served when the switch began: the only state a restore goes back to."""
         self._detected_at: float | None = None
+        self._detected_utc: str | None = None
+        """When the problem was detected, for the record (the report draws it on the timeline)."""
         self._source = begin(ws) if ws is not None else {}
         self._holding = ExitStack()  # from the first interrupt or restore on: interrupts held back (run's end)
         self._held = False
@@ -271,6 +273,7 @@ class Switch:
         if not self.outcome.reason:
             self.outcome.reason = f"{where}: {reason}"
             self._detected_at = self.clock()
+            self._detected_utc = _utc(datetime.now(UTC))
         self.io.emit(Note(f"{where} failed: {reason}", "error"))
 
     # -- handlers ---------------------------------------------------------------------------
@@ -370,8 +373,9 @@ class Switch:
         started = self.clock()
         self.io.router.apply(weights, test)
         took = round(self.clock() - started, 2)
-        self.outcome.steps.append({"weights": weights.as_dict(), "test_color": test.value, "apply_seconds": took})
         self._step_started = datetime.now(UTC)
+        self.outcome.steps.append({"weights": weights.as_dict(), "test_color": test.value, "apply_seconds": took,
+                                   "at": _utc(self._step_started)})
         self.io.emit(StepApplied(phase.step + 1, len(self.weights), weights.as_dict(), took))
 
     def _bake(self, phase: Phase) -> None:
@@ -459,6 +463,7 @@ class Switch:
         self.io.emit(Note(f"↩ restoring production to {start}: {'direct flip, then ' if direct else ''}"
                           f"{self.io.router.mode} reconcile", "warn"))
         self.outcome.restore["to"] = start.as_dict()
+        self.outcome.restore["detected_at"] = self._detected_utc or _utc(datetime.now(UTC))
         if direct:
             try:
                 self.io.router.flip(old)
@@ -615,6 +620,11 @@ class Switch:
             self.io.emit(RecordWritten(record.operation, record.result, str(exc)))
             return
         self.io.emit(RecordWritten(record.operation, record.result))
+
+
+def _utc(moment: datetime) -> str:
+    """The record's times: UTC ISO to the second, as Record.at (the report lines them up on one axis)."""
+    return moment.isoformat(timespec="seconds")
 
 
 def _sample(live: ColorLive) -> HealthSample:

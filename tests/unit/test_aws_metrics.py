@@ -88,6 +88,24 @@ def test_a_window_sums_requests_and_errors_and_reads_p99(cloudwatch: Any) -> Non
     assert empty.window(TG_ARN, start, start + timedelta(minutes=2)).requests == 0
 
 
+def test_a_series_has_one_point_per_period_oldest_first(cloudwatch: Any) -> None:
+    start = datetime.fromtimestamp(math.floor(time.time() / 60) * 60 - 180, UTC)
+    for minute, (requests, errors) in reversed(list(enumerate([(300, 3), (0, 0), (200, 0)]))):
+        at = start + timedelta(seconds=60 * minute + 5)
+        if requests:
+            put(cloudwatch, "RequestCount", at, StatisticValues={"SampleCount": 1, "Sum": requests, "Minimum": 1,
+                                                                  "Maximum": requests})
+            put(cloudwatch, "TargetResponseTime", at, Values=[0.02, 0.4], Counts=[requests - 4, 4])
+        if errors:
+            put(cloudwatch, "HTTPCode_Target_5XX_Count", at, Value=errors)
+    reader = MetricsReader(FakeAws(cloudwatch), LB_ARN)  # type: ignore[arg-type]
+    points = reader.series(TG_ARN, start + timedelta(seconds=10), start + timedelta(seconds=170))
+    assert [(p.start - start).total_seconds() for p in points] == [0, 120]  # the quiet minute has no point
+    assert [(p.requests, p.errors) for p in points] == [(300, 3), (200, 0)]
+    assert points[0].p99_ms == pytest.approx(400.0) and points[1].p99_ms == pytest.approx(400.0)
+    assert all(p.start.tzinfo is not None for p in points)
+
+
 def test_the_monitor_publishes_response_times_that_percentiles_can_be_read_from(cloudwatch: Any) -> None:
     lb, tg = "app/web/50dc6c495c0c9188", "targetgroup/web-green/2453ed029918f21f"
     servers = {"prod/i-g1": ServerInfo(lb, tg, "local", "green", "i-g1"),
