@@ -44,13 +44,14 @@ app = typer.Typer(
 )
 
 
-COMMAND_MODULES = ("database", "drift", "iam", "infra", "local", "local_fault", "operate", "release")
+COMMAND_MODULES = ("database", "drift", "iam", "infra", "local", "local_fault", "operate", "release", "report")
 # The module that registers each command: a command imports its own module only, since start-up time
 # is part of how fast `rollback --break-glass` gets traffic back; help and unknown names import all.
 COMMAND_MODULE = {
     "db": "database", "changed": "drift", "drift": "drift", "iam": "iam", "apply": "infra", "plan": "infra",
     "render": "infra", "local": "local_fault", "deploy": "operate", "history": "operate", "retire": "operate",
     "status": "operate", "unlock": "operate", "verify": "operate", "switch": "release", "rollback": "release",
+    "report": "report",
 }
 
 

@@ -91,3 +91,28 @@ def test_the_page_is_self_contained() -> None:
     sources = re.findall(r"<script[^>]*\bsrc=", page)
     assert sources == [], "no script is loaded from elsewhere"
     assert not re.search(r"<(?:link|img|iframe)[^>]+(?:href|src)=[\"']https?://", page)
+
+
+def test_a_record_is_chosen_by_a_unique_start_of_its_time() -> None:
+    from bgtool.cli.report import choose
+    from bgtool.errors import BgtoolError
+
+    deploy = Record("deploy", "succeeded", at=at(-600))
+    first, second = Record("switch", "succeeded", at=at(0)), rolled_back()
+    records = [deploy, first, second, Record("retire", "succeeded", at=at(900))]
+    assert choose(records, None, "prod") is second
+    assert choose(records, at(0)[:18], "prod") is first
+    for wanted, problem in ((at(0)[:10], "matches several records"), (at(-600), "is not the time of"),
+                            ("yesterday", "is not the time of")):
+        try:
+            choose(records, wanted, "prod")
+        except BgtoolError as exc:
+            assert problem in exc.message and at(0) in (exc.hint or "") and at(115) in (exc.hint or "")
+        else:
+            raise AssertionError(f"{wanted!r} was accepted")
+    try:
+        choose([deploy], None, "prod")
+    except BgtoolError as exc:
+        assert "nothing to report" in exc.message
+    else:
+        raise AssertionError("a history without a switch was accepted")
