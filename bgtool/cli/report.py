@@ -33,13 +33,15 @@ def report(
     """One self-contained HTML page of a switch, rollback or release: who, what, the gate, the verdict,
     and each color's weight, requests/s, 5xx share and p99 over time with the steps marked.
 
+    With --json: the page's path, the record, and how many metrics periods each color had.
     Exit 0 written; 1 no such record, or the history or metrics could not be read.
     """
     ui.set_json_mode(as_json)
     ws = open_workspace(env)
     record = choose(History.of(ws).read(), record_at, env)
     period = metrics_resolution(ws.config)
-    page = render_html(env, record, read_series(ws, record, period), period)
+    series = read_series(ws, record, period)
+    page = render_html(env, record, series, period)
     path = out or ws.root / "build" / "reports" / f"{env}-{record.at.replace(':', '-')}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
@@ -47,7 +49,8 @@ def report(
                      f"({ui.safe(record.result)}) written to {ui.safe(path)}")
     if as_json:
         ui.emit_json({"path": str(path), "record": {"operation": record.operation, "result": record.result,
-                                                    "at": record.at}})
+                                                    "at": record.at},
+                      "periods": {color: len(points) for color, points in series.items()}})
     return 0
 
 

@@ -170,6 +170,16 @@ def _gate(record: Record) -> str:
             f"<th>evidence</th></tr>{rows}</table>")
 
 
+def _shifts(marks: list[Marker]) -> list[int]:
+    """Labels of moments close together (a bake's end and the next step, the detection and the flip) side
+    by side instead of on top of each other: a label's width to the right per earlier one nearby."""
+    if not marks:
+        return []
+    close = max(1.0, (marks[-1].at - marks[0].at).total_seconds() / 40)
+    return [12 * sum(1 for m in marks[:i] if (mark.at - m.at).total_seconds() <= close)
+            for i, mark in enumerate(marks)]
+
+
 def _figure(line: Timeline, period: int) -> str:
     """Four rows over one time axis; imported here so that commands without a report never load plotly."""
     import plotly.graph_objects as go
@@ -186,12 +196,13 @@ def _figure(line: Timeline, period: int) -> str:
         for row, index in ((2, 1), (3, 2), (4, 3)):
             fig.add_trace(go.Scatter(x=x, y=[p[index] for p in points], name=color, legendgroup=color,
                                      showlegend=False, mode="lines+markers", line=style), row=row, col=1)
-    for mark in line.markers:
-        fig.add_vline(x=mark.at, line={"color": MARKER_COLORS.get(mark.kind, "#555"),
-                                                          "dash": "dot", "width": 1})
+    for mark, shift in zip(line.markers, _shifts(line.markers), strict=True):
+        color = MARKER_COLORS.get(mark.kind, "#555555")
+        fig.add_vline(x=mark.at, line={"color": color, "dash": "dot", "width": 1})
         fig.add_annotation(x=mark.at, y=1.0, yref="paper", text=_e(mark.label), showarrow=False, textangle=-90,
-                           xanchor="right", yanchor="top", font={"size": 10, "color": MARKER_COLORS.get(mark.kind)})
-    fig.update_layout(height=1100, margin={"t": 60, "l": 60, "r": 20, "b": 40}, template="plotly_white",
-                      title=f"per {period} s period", legend={"orientation": "h", "y": 1.04})
+                           xanchor="right", yanchor="top", xshift=shift, font={"size": 10, "color": color})
+    fig.update_layout(height=1100, margin={"t": 70, "l": 60, "r": 20, "b": 40}, template="plotly_white",
+                      title={"text": f"each point: one {period} s metrics period", "x": 0.99, "xanchor": "right"},
+                      legend={"orientation": "h", "y": 1.06, "x": 0})
     fig.update_yaxes(range=[-2, 102], row=1, col=1)
     return fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
