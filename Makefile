@@ -14,7 +14,7 @@ PORT   ?= 5000
 
 .PHONY: help venv demo test check quick-lint lint unit integration bench local-up local-down \
         render plan apply status deploy verify switch rollback retire \
-        history drift drift-all clean checkov haproxy bench-dataplane lock
+        history drift drift-all clean checkov haproxy chromium bench-dataplane lock
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ DEMO_VERSION ?= 1.1.0
 haproxy: ## install HAProxy when missing (the embedded AWS's data plane)
 	scripts/ensure-haproxy
 
+chromium: ## install Chromium when missing (the report test opens `bgtool report`'s page in it)
+	scripts/ensure-chromium
+
 demo: venv haproxy ## embedded AWS up, apply `local`, deploy DEMO_VERSION to the idle color, verify, switch under traffic, status
 	BGTOOL=$(BGTOOL) PYTHON_BIN=$(BIN)/python PORT=$(PORT) DEMO_VERSION=$(DEMO_VERSION) scripts/demo
 
@@ -56,7 +59,7 @@ demo: venv haproxy ## embedded AWS up, apply `local`, deploy DEMO_VERSION to the
 # bakes), so they run a few at a time; each worker starts its own embedded AWS and data plane.
 TEST_JOBS ?= 3
 
-test: venv haproxy quick-lint $(CHECKOV_VENV)/.installed ## lint, unit and integration tests (starts its own embedded AWS; checkov runs beside pytest)
+test: venv haproxy chromium quick-lint $(CHECKOV_VENV)/.installed ## lint, unit and integration tests (starts its own embedded AWS; checkov runs beside pytest)
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov BGTOOL=$(BGTOOL) PYTEST="$(BIN)/python -m pytest -ra -n $(TEST_JOBS) --dist loadfile" \
 	  scripts/test-suite
 
@@ -78,7 +81,7 @@ checkov: venv $(CHECKOV_VENV)/.installed ## checkov over every rendered layer of
 unit: venv ## fast tests without AWS
 	$(BIN)/python -m pytest -ra -m 'not integration'
 
-integration: venv haproxy ## tests against the embedded AWS with the real terraform binary
+integration: venv haproxy chromium ## tests against the embedded AWS with the real terraform binary
 	$(BIN)/python -m pytest -ra -m integration
 
 local-up: venv haproxy ## start the embedded AWS
