@@ -43,8 +43,12 @@ def report(
     series = read_series(ws, record, period)
     page = render_html(env, record, series, period)
     path = out or ws.root / "build" / "reports" / f"{env}-{record.at.replace(':', '-')}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise BgtoolError(f"{env}: cannot write the report to {path}: {exc.strerror or exc}",
+                          hint="Choose another place with --out PATH.") from None
     ui.console.print(f"{ui.safe(env)}: report of the {ui.safe(record.operation)} at {ui.safe(record.at)} "
                      f"({ui.safe(record.result)}) written to {ui.safe(path)}")
     if as_json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bgtool.aws.metrics import SeriesPoint
@@ -43,8 +43,10 @@ class Timeline:
 
 
 def parse_time(text: str) -> datetime:
-    """The record's ISO times (always with their UTC offset)."""
-    return datetime.fromisoformat(text)
+    """The record's ISO times; one without an offset (written by hand, or by an older tool) is UTC, as
+    bgtool writes them, so that every time of a record lands on the same axis."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def applied_steps(record: Record) -> list[dict[str, Any]]:
@@ -87,7 +89,7 @@ def markers(record: Record) -> list[Marker]:
     detected = parse_time(restore["detected_at"]) if restore.get("detected_at") else None
     for i, step in enumerate(steps):
         at = parse_time(step["at"])
-        shares = " / ".join(f"{c} {w}%" for c, w in step["weights"].items())
+        shares = " / ".join(f"{c} {step['weights'].get(c, 0)}%" for c in COLORS)
         out.append(Marker(at, "step", f"step {i + 1}: {shares}"))
         verdict = (step.get("traffic") or {}).get("verdict")
         if verdict:
@@ -103,15 +105,25 @@ def markers(record: Record) -> list[Marker]:
     return sorted(out, key=lambda m: m.at)
 
 
-def rates(points: list[SeriesPoint], period: int) -> list[tuple[datetime, float, float | None, float | None]]:
-    """Counts per period as what a reader compares: requests per second, 5xx as a share, p99."""
+def rates(points: list[SeriesPoint], period: int, start: datetime | None = None,
+          end: datetime | None = None) -> list[tuple[datetime, float, float | None, float | None]]:
+    """Counts per period as what a reader compares: requests per second, 5xx as a share, p99. A period
+    between START and END without a datapoint served no request: it is drawn as 0 requests/s (and no
+    5xx share or p99), not bridged by a line from its neighbours."""
+    by_start = {p.start: p for p in points}
+    if start is not None and end is not None:
+        moment = datetime.fromtimestamp(start.timestamp() // period * period, start.tzinfo)
+        while moment < end:
+            by_start.setdefault(moment, SeriesPoint(moment, 0, 0, None))
+            moment += timedelta(seconds=period)
     return [(p.start, round(p.requests / period, 3),
-             round(100.0 * p.errors / p.requests, 3) if p.requests else None, p.p99_ms) for p in points]
+             round(100.0 * p.errors / p.requests, 3) if p.requests else None, p.p99_ms)
+            for p in sorted(by_start.values(), key=lambda p: p.start)]
 
 
 def timeline(record: Record, series: dict[str, list[SeriesPoint]], period: int) -> Timeline:
-    start, _ = window(record, period)
-    return Timeline(weight_steps(record, start), {c: rates(series.get(c, []), period) for c in COLORS},
+    start, end = window(record, period)
+    return Timeline(weight_steps(record, start), {c: rates(series.get(c, []), period, start, end) for c in COLORS},
                     markers(record))
 
 
@@ -205,4 +217,6 @@ def _figure(line: Timeline, period: int) -> str:
                       title={"text": f"each point: one {period} s metrics period", "x": 0.99, "xanchor": "right"},
                       legend={"orientation": "h", "y": 1.06, "x": 0})
     fig.update_yaxes(range=[-2, 102], row=1, col=1)
+    for row in (2, 3, 4):
+        fig.update_yaxes(rangemode="tozero", row=row, col=1)
     return fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})

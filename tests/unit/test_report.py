@@ -78,6 +78,14 @@ def test_rates_are_per_second_and_errors_a_share_of_requests() -> None:
     assert green[T0] == (10.0, 0.0) and green[T0 + timedelta(seconds=60)] == (10.0, 20.0)
 
 
+def test_a_period_without_a_datapoint_served_nothing() -> None:
+    quiet = {"blue": [p for p in series()["blue"] if p.start != T0 + timedelta(seconds=30)]}
+    blue = {t: (rps, errors, p99) for t, rps, errors, p99 in timeline(rolled_back(), quiet, PERIOD).rates["blue"]}
+    assert blue[T0 + timedelta(seconds=30)] == (0.0, None, None) and blue[T0 + timedelta(seconds=40)][0] == 10.0
+    green = timeline(rolled_back(), quiet, PERIOD).rates["green"]
+    assert green[0][0] == T0 - timedelta(seconds=20) and {rps for _, rps, _, _ in green} == {0.0}
+
+
 def test_every_record_string_is_escaped() -> None:
     page = render_html(f"prod{HOSTILE}", rolled_back(actor=HOSTILE), series(), PERIOD)
     assert HOSTILE not in page
@@ -116,3 +124,9 @@ def test_a_record_is_chosen_by_a_unique_start_of_its_time() -> None:
         assert "nothing to report" in exc.message
     else:
         raise AssertionError("a history without a switch was accepted")
+
+
+def test_a_time_without_an_offset_is_utc() -> None:
+    record = Record("rollback", "succeeded", from_color="green", to_color="blue", at="2026-12-07T15:00:00")
+    assert window(record, PERIOD)[1] == T0 + timedelta(seconds=2 * PERIOD)
+
