@@ -23,7 +23,7 @@ SHOWN_CHOICES = 10
 @app.command()
 def report(
     env: str = ENV,
-    record_at: str = typer.Argument(None, metavar="[RECORD]", show_default=False,
+    record_at: str = typer.Argument(None, metavar="RECORD", show_default=False,
                                     help="The record's time as 'bgtool history' shows it, or a unique prefix of "
                                          "it (default: the last switch, rollback or release)."),
     out: Path = typer.Option(None, "--out", help="Where to write the page (default: "
