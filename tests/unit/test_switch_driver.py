@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -236,6 +237,19 @@ def test_a_restore_flips_first_then_reconciles_and_records_both_times(config: En
     assert router.applied[-1] == Weights(100, 0)  # Terraform reconciles what the flip did
     restore = io.records[-1].details["restore"]
     assert 0 <= restore["flip_seconds"] <= restore["reconcile_seconds"]
+
+
+def test_the_record_keeps_when_each_step_was_applied_and_when_the_problem_was_detected(config: Environment) -> None:
+    """`bgtool report` draws them on one time axis with the load balancer metrics (UTC, to the second)."""
+    io = FakeIO(config, FakeRouter(Weights(100, 0)))
+    io.compute.alarm_after_polls = 1
+    before = datetime.now(UTC).replace(microsecond=0)
+    Switch(None, plan([10, 100]), lambda q: True, io=io, sleep=lambda _s: None).run()
+    details = io.records[-1].details
+    times = [datetime.fromisoformat(s["at"]) for s in details["applied"]] + \
+        [datetime.fromisoformat(details["restore"]["detected_at"])]
+    assert len(times) == 2 and before <= times[0] <= times[1] <= datetime.fromisoformat(io.records[-1].at)
+    assert all(t.utcoffset() == timedelta(0) and t.microsecond == 0 for t in times)
 
 
 def test_a_failed_flip_still_restores_through_terraform(config: Environment) -> None:
