@@ -31,7 +31,7 @@ from bgtool.embedded.layout import (
     runtime_commands,
 )
 from bgtool.embedded.model import Forward, Redirect, Snapshot, TargetSpec, target_specs, worker_specs
-from bgtool.embedded.ports import PortBook, allocate
+from bgtool.embedded.ports import PortBook, PortClaims, allocate
 from bgtool.embedded.targets import (
     Supervisor,
     app_environment,
@@ -108,6 +108,7 @@ class Controller:
                                      lambda spec: app_environment(spec, f"http://127.0.0.1:{moto_port}"))
         self.workers = Supervisor(workers_dir(files), self._worker_command, root)
         self.book = PortBook(files.ports)
+        self.claims = PortClaims()
         self.layout = Layout()
         self.applied: dict[str, ServerState] = {}
         self.slots: dict[str, dict[str, int]] = {}
@@ -180,11 +181,14 @@ class Controller:
         if keys != self._port_keys:
             held = frozenset(fe.local_port for fe in self.layout.frontends)
             known = {k: v for k, v in self.book.load().items() if v not in self._bad_ports}
-            self.ports = allocate(list(keys), known, str(self.root),
-                                  free=lambda p: p not in self._bad_ports and _free(p), held=held)
+            self.ports = allocate(list(keys), known, str(self.root), free=self._usable, held=held)
             self.book.save(self.ports)
             self._port_keys = keys
         return self.ports
+
+    def _usable(self, port: int) -> bool:
+        """Free on this machine and claimed by this data plane (never one another data plane serves)."""
+        return port not in self._bad_ports and (port in self.claims.held or _free(port)) and self.claims.claim(port)
 
     def _apply(self, wanted: Plan) -> None:
         commands = runtime_commands(self.applied, wanted.servers)

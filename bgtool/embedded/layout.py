@@ -464,10 +464,6 @@ def render_config(layout: Layout, servers: Mapping[str, ServerState], files: Fil
         "    stats timeout 10s",
         f"    server-state-file {files.state_file}",
         "    hard-stop-after 15s",
-        # HAProxy binds with SO_REUSEPORT by default, so a second data plane (another project) could bind
-        # the same local port and take half of its connections; without it that bind fails and the
-        # controller allocates another port (reloads keep their sockets: they are passed over, not bound)
-        "    noreuseport",
         "",
         "defaults",
         "    mode http",

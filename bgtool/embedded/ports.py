@@ -4,15 +4,20 @@ A listener on port 80 is served on 10080 when that is free, so people can guess 
 is taken (another project's data plane, any other program), the next candidates come from a
 sequence that depends on the project, so two projects started at once rarely race for the same
 port. Allocations are kept in a file, so a listener keeps its local port across restarts of the
-daemon and reloads of HAProxy.
+daemon and reloads of HAProxy. HAProxy binds with SO_REUSEPORT (its seamless reloads rely on it), so
+the kernel would let two data planes started at once bind one port and split its connections between
+them; each data plane therefore claims the ports it serves, machine-wide (`PortClaims`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import socket
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -87,3 +92,27 @@ class PortBook:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
         tmp.replace(self.path)
+
+
+class PortClaims:
+    """Local ports this data plane serves, claimed for as long as the daemon runs: an exclusive flock on
+    one file per port in a directory every data plane on the machine shares. A port another data plane
+    claimed is not free here, whatever a bind test says (HAProxy's SO_REUSEPORT would let both bind)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.dir = directory or Path(tempfile.gettempdir()) / "bgtool-ports"
+        self.held: dict[int, int] = {}
+
+    def claim(self, port: int) -> bool:
+        """True when this data plane holds PORT now (it already did, or nobody else does)."""
+        if port in self.held:
+            return True
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self.held[port] = fd
+        return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,7 +37,7 @@ from bgtool.embedded.model import (
     TargetSpec,
     target_specs,
 )
-from bgtool.embedded.ports import allocate, candidates
+from bgtool.embedded.ports import PortClaims, allocate, candidates
 from bgtool.embedded.targets import TargetProcess, command_for, health_verdict
 
 LB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/demo/0123456789abcdef"
@@ -396,3 +397,16 @@ def test_what_aws_allows_passes_unchanged() -> None:
     p = plan(Snapshot((*snap.listeners, redirect), snap.target_groups, snap.instances), {**PORTS, "demo:81": 10081},
              PROCS, {}, {})
     assert p.problems == [] and len(p.layout.frontends) == 3
+
+
+def test_a_port_claimed_by_one_data_plane_is_not_free_for_another(tmp_path: Path) -> None:
+    """Two data planes starting at once both find 10080 free (HAProxy's SO_REUSEPORT would even let
+    both bind it): only the first claim holds, the second data plane walks on to another port."""
+    first, second = PortClaims(tmp_path), PortClaims(tmp_path)
+    assert first.claim(10080) and first.claim(10080)
+    assert not second.claim(10080)
+    ours = allocate([("lb:80", 80)], {}, "project-b", free=second.claim)
+    assert ours["lb:80"] != 10080 and ours["lb:80"] in second.held
+    for fd in first.held.values():  # the first daemon exits: its claims go with it
+        os.close(fd)
+    assert second.claim(10080)
