@@ -4,7 +4,7 @@ Applying `local` takes minutes (creating the load balancer alone about one), so 
 that needs it applies it and saves it (`bgtool local save`); every module that needs an applied
 `local` gets a project of its own restored from that archive in seconds (`bgtool local restore`),
 on an embedded AWS that stops when the module is done. Modules that test other shapes of an
-environment add their own to the worker's `project` (add_environment).
+environment add their own to the module's `project` (add_environment).
 """
 
 from __future__ import annotations
