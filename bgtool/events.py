@@ -33,6 +33,15 @@ class PhaseEntered:
 
 
 @dataclass(frozen=True)
+class Countdown:
+    """A timed phase (a bake, the monitor) began and lasts SECONDS from now, unless it fails first:
+    a live view shows how long is left without knowing the operation's settings."""
+
+    phase: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """One verdict with its evidence (a gate check, a host check, a watched health poll)."""
 
@@ -50,6 +59,16 @@ class StepApplied:
     total: int
     weights: dict[str, int]
     seconds: float
+
+
+@dataclass(frozen=True)
+class TrafficJudged:
+    """What a bake's traffic came to (`verdict` pass, fail or inconclusive); `text` says what each color
+    served."""
+
+    phase: str
+    verdict: str
+    text: str
 
 
 @dataclass(frozen=True)

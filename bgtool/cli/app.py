@@ -50,8 +50,8 @@ COMMAND_MODULES = ("database", "drift", "iam", "infra", "local", "local_fault", 
 COMMAND_MODULE = {
     "db": "database", "changed": "drift", "drift": "drift", "iam": "iam", "apply": "infra", "plan": "infra",
     "render": "infra", "local": "local_fault", "deploy": "operate", "history": "operate", "retire": "operate",
-    "status": "operate", "unlock": "operate", "verify": "operate", "switch": "release", "rollback": "release",
-    "report": "report",
+    "status": "operate", "unlock": "operate", "watch": "operate", "verify": "operate", "switch": "release",
+    "rollback": "release", "report": "report",
 }
 
 
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             show()  # typer's rendering: usage line, where to find --help, the error
         return _fail(_failure(exc, args), printed=show is not None)
     code = code if isinstance(code, int) else 0
+    ui.close_live()
     ui.flush_json(code)
     return code
 
@@ -263,6 +264,7 @@ def _write_traceback(exc: Exception) -> Path | None:
 
 
 def _fail(failure: Failure, *, printed: bool = False) -> int:
+    ui.close_live()  # the panel's last frame, then the error under it
     ui.discard_json()
     if not printed:
         _report(failure)

@@ -24,13 +24,21 @@ YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (auto
 _opened: list[Workspace] = []
 
 
-def open_workspace(env: str) -> Workspace:
+def open_workspace(env: str, *, live: str = "") -> Workspace:
     """The environment's workspace, with progress rendered on stderr.
 
-    It is remembered so that the error policy can say which AWS (endpoint, region, profile) a
-    failure happened against and name the environment in the command that recovers.
+    LIVE names an operation that moves or releases something: on a terminal (without --json) its
+    progress is the live panel instead of lines. It is remembered so that the error policy can say which AWS
+    (endpoint, region, profile) a failure happened against and name the environment in the command
+    that recovers.
     """
-    ws = Workspace(find_root(), env, emit=ui.Reporter())
+    root = find_root()
+    if live and ui.console.is_terminal and not ui.json_mode():
+        from bgtool.cli.panel import LivePanel  # rich's Live and the reader thread: only where shown
+
+        ws = Workspace(root, env, emit=LivePanel(root, env, operation=live))
+    else:
+        ws = Workspace(root, env, emit=ui.Reporter())
     _opened[:] = [ws]
     return ws
 
@@ -63,12 +71,13 @@ def confirmer(yes: bool, command: str) -> Confirm:
         if yes:
             return True
         refuse_without_terminal(yes, command)
-        if question.summary:
-            ui.console.print(question.summary, markup=False, soft_wrap=True)
-        if question.details:
-            ui.table("checks", ["check", "result", "evidence"],
-                     [[c.name, "pass" if c.passed else "FAIL", c.evidence] for c in question.details])
-        return ui.confirm(question.text)
+        with ui.paused():
+            if question.summary:
+                ui.console.print(question.summary, markup=False, soft_wrap=True)
+            if question.details:
+                ui.table("checks", ["check", "result", "evidence"],
+                         [[c.name, "pass" if c.passed else "FAIL", c.evidence] for c in question.details])
+            return ui.confirm(question.text)
 
     return confirm
 
@@ -96,7 +105,8 @@ def plan_approver(yes: bool, command: str, env: str) -> Approver:
     confirm = confirmer(yes, command)
 
     def approve(plan: LayerPlan) -> bool:
-        print_plan([plan])
-        return confirm(Question(f"Apply these changes to {env}/{plan.layer}?"))
+        with ui.paused():
+            print_plan([plan])
+            return confirm(Question(f"Apply these changes to {env}/{plan.layer}?"))
 
     return approve

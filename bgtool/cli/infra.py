@@ -100,7 +100,7 @@ def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_j
     the layers already applied and the command that resumes).
     """
     ui.set_json_mode(as_json)
-    ws = open_workspace(env)
+    ws = open_workspace(env, live="apply")
     created = ws.prepare()
     for what in created:
         ui.console.print(f"created state backend {ui.safe(what)}")
@@ -109,6 +109,7 @@ def apply(env: str = ENV, layer: list[str] | None = LAYER, yes: bool = YES, as_j
                      routing_confirmer(allow_replace, command), release=release,
                      accept_inconclusive=accept_inconclusive)
     results = run.run(select_layers(layer))
+    ui.close_live()
     ui.table(f"{env}: apply", ["layer", "result", "add", "change", "destroy", "detail"],
              [[r.layer, r.status, r.add, r.change, r.destroy, r.detail] for r in results])
     if as_json:
@@ -125,8 +126,9 @@ def routing_confirmer(allow_replace: bool, command: str) -> Confirm:
 
     def confirm(question: Question) -> bool:
         if ui.interactive():
-            ui.console.print(question.summary, markup=False, soft_wrap=True)
-            return ui.confirm(question.text)
+            with ui.paused():
+                ui.console.print(question.summary, markup=False, soft_wrap=True)
+                return ui.confirm(question.text)
         if allow_replace:
             return True
         raise BgtoolError(f"{question.text.split(';')[0]}; refused without a terminal to confirm on, "

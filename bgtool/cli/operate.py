@@ -54,6 +54,40 @@ def status(env: str = ENV, as_json: bool = JSON) -> int:
 
 
 @app.command()
+def watch(
+    env: str = ENV,
+    every: float = typer.Option(2.0, "--every", min=0.5, help="Seconds between readings of AWS."),
+    once: bool = typer.Option(False, "--once", help="Print the panel once and exit (the default without a "
+                              "terminal)."),
+    as_json: bool = JSON,
+) -> int:
+    """The live panel of ENV, changing nothing: weights, per color requests/s, 5xx rate, p99, healthy
+    targets and alarms, and who holds the operation lock (another person's release, or production at
+    rest). Runs until Ctrl-C on a terminal.
+
+    Exit 0 (also on Ctrl-C); 1 when the environment file or AWS cannot be read.
+    """
+    from bgtool.cli.panel import LivePanel, watch_until_interrupted  # rich's Live: only for this command
+    from bgtool.release.watch import read_environment
+
+    ui.set_json_mode(as_json)
+    ws = open_workspace(env)
+    if as_json:
+        ui.emit_json(read_environment(ws).to_dict())
+        return 0
+    if once or not ui.console.is_terminal:
+        panel = LivePanel(ws.root, env)
+        panel.read_now(ws)
+        if panel.reading is None:
+            raise BgtoolError(f"{env}: AWS could not be read: {panel.reading_error}",
+                              hint=f"See 'bgtool status {env}' for what is reachable.")
+        ui.console.print(panel.renderable())
+        return 0
+    watch_until_interrupted(ws, every)
+    return 0
+
+
+@app.command()
 def verify(
     env: str = ENV,
     color: Color | None = typer.Option(None, "--color", "-c", help="Color to check (default: the idle one)."),
@@ -99,7 +133,7 @@ def deploy_command(
     """
     ui.set_json_mode(as_json)
     check_version(version, "bgtool deploy VERSION")
-    ws = open_workspace(env)
+    ws = open_workspace(env, live="deploy")
     if commit:
         require_git(ws.loaded.path)
     refuse_stale(ws, History.of(ws).read(), "deploy")  # a stale file would undo a release
@@ -109,6 +143,7 @@ def deploy_command(
     refuse_without_terminal(yes, f"bgtool deploy {env} {version}")
     result = deploy(ws, version, plan_approver(yes, f"bgtool deploy {env} {version}", env), color=color,
                     timeout=timeout)  # decided again under the lock: the idle color then, not now
+    ui.close_live()
     ui.console.print(f"[green]deployed[/] {ui.safe(version)} to {result.color} (was "
                      f"{ui.safe(result.previous_version)}); {result.live['in_service']} in service, "
                      f"{result.live['healthy_targets']} healthy after {result.waited_seconds:.0f}s. "

@@ -76,7 +76,7 @@ def switch(
     from bgtool.release.switch import Switch, already_live, explain, plan_from  # rollback starts without it
 
     parsed = parse_steps(steps) if steps is not None else None
-    ws = open_workspace(env)
+    ws = open_workspace(env, live="switch")
     if commit:
         provenance.require_git(ws.loaded.path)
     before = ws.config
@@ -90,6 +90,7 @@ def switch(
         return 0
     refuse_without_terminal(yes, f"bgtool switch {env}")
     outcome = Switch(ws, plan, confirmer(yes, f"bgtool switch {env}")).run()
+    ui.close_live()
     style = "green" if outcome.ok else "red"
     ui.console.print(f"[{style}]{ui.safe(explain(outcome))}[/]", soft_wrap=True)
     git = file_change(ws, before, "switch", commit)
@@ -115,12 +116,13 @@ def rollback(
     """
     ui.set_json_mode(as_json)
     refuse_without_terminal(yes, f"bgtool rollback {env}")
-    ws = open_workspace(env)
+    ws = open_workspace(env, live="rollback")
     if commit:
         provenance.require_git(ws.loaded.path)
     before = ws.config
     confirm = confirmer(yes, f"bgtool rollback {env}")
     outcome = run_rollback(ws, RollbackOptions(confirm, break_glass=break_glass, force=force))
+    ui.close_live()
     git = file_change(ws, before, "rollback", commit)
     if outcome.result == "nothing-to-do":
         ui.console.print(f"{ui.safe(env)}: nothing to roll back: {ui.safe(outcome.reason)}", soft_wrap=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -84,6 +86,44 @@ def cell(value: object) -> Text:
     return value if isinstance(value, Text) else Text(str(value))
 
 
+class _Live(Protocol):
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def close(self) -> None: ...
+
+
+_live: list[_Live] = []
+
+
+def register_live(view: _Live) -> None:
+    """A live view took the terminal: prompts pause it, and the command's end closes it."""
+    _live.append(view)
+
+
+def unregister_live(view: _Live) -> None:
+    if view in _live:
+        _live.remove(view)
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """The terminal to a person (a prompt, a plan to read) while a live view would redraw over it."""
+    views = list(_live)
+    for view in views:
+        view.pause()
+    try:
+        yield
+    finally:
+        for view in views:
+            view.resume()
+
+
+def close_live() -> None:
+    """End every live view, leaving its last frame: before a command's summary or its error."""
+    for view in list(_live):
+        view.close()
+
+
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
@@ -92,7 +132,8 @@ def confirm(question: str) -> bool:
     """Ask a person; without a terminal there is nobody to ask, so that is a refusal."""
     if not interactive():
         return False
-    answer = console.input(f"[bold]{safe(question)}[/] Only 'yes' will be accepted: ")
+    with paused():
+        answer = console.input(f"[bold]{safe(question)}[/] Only 'yes' will be accepted: ")
     return answer.strip() == "yes"
 
 
@@ -122,6 +163,10 @@ class Reporter:
     def _on_StepApplied(self, e: events.StepApplied) -> None:
         weights = safe(" / ".join(f"{c} {w}" for c, w in e.weights.items()))
         console.print(f"[green]✓[/] step {e.index}/{e.total}: production {weights} ({e.seconds:.1f}s)")
+
+    def _on_TrafficJudged(self, e: events.TrafficJudged) -> None:
+        style, mark = _VERDICT_STYLE.get(e.verdict, ("yellow", "!"))
+        console.print(f"[{style}]{mark}[/] {safe(e.phase)} traffic: {safe(e.text)} ({safe(e.verdict)})", soft_wrap=True)
 
     def _on_Restored(self, e: events.Restored) -> None:
         if e.ok:
@@ -186,6 +231,8 @@ class Reporter:
         self.waiting.clear()
         self._refresh()
 
+
+_VERDICT_STYLE = {"pass": ("green", "✓"), "fail": ("red", "✗"), "inconclusive": ("yellow", "!")}
 
 _NOTE_STYLE = {
     "info": "{text}",

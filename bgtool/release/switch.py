@@ -29,7 +29,18 @@ from bgtool.aws.live import ColorLive
 from bgtool.aws.metrics import metrics_resolution
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
-from bgtool.events import CheckResult, Confirm, Note, PhaseEntered, Question, RecordWritten, Restored, StepApplied
+from bgtool.events import (
+    CheckResult,
+    Confirm,
+    Countdown,
+    Note,
+    PhaseEntered,
+    Question,
+    RecordWritten,
+    Restored,
+    StepApplied,
+    TrafficJudged,
+)
 from bgtool.records.history import Record
 from bgtool.records.provenance import begin, stamp
 from bgtool.release.analysis import Judgement, Verdict, decide_step, judge_traffic, judged_bake_seconds, publish_delay
@@ -242,6 +253,7 @@ class Switch:
             self.io.emit(PhaseEntered(self.plan.operation, phase.label(n)))
             ok = self._attempt(phase)
             phase = next_phase(phase, ok, len(self.weights))
+        self.io.emit(PhaseEntered(self.plan.operation, phase.state.value))  # how it ended, for a live view
         self.outcome.result = phase.state.value
         if phase.state is not State.SUCCEEDED:
             self.outcome.live_weights = self.io.router.describe()
@@ -511,6 +523,7 @@ class Switch:
         """Poll the new color's targets and alarms, and judge its traffic against the old color's, every
         poll_seconds for SECONDS (at least once); at the end, only a step whose traffic passed goes on."""
         deadline = self.clock() + seconds
+        self.io.emit(Countdown(what, seconds))
         polls = 0
         judged: Judgement | None = None
         try:
@@ -584,8 +597,7 @@ class Switch:
                 self.io.emit(Note(f"{what} traffic: {traffic['error']}", "warn"))
             return
         served = " | ".join(f"{c.value} {_served(traffic.get(c.value))}" for c in (self.plan.to, self.plan.from_color))
-        level = "ok" if traffic["verdict"] == "pass" else "error" if traffic["verdict"] == "fail" else "warn"
-        self.io.emit(Note(f"{what} traffic: {served} ({traffic['verdict']})", level))
+        self.io.emit(TrafficJudged(what, traffic["verdict"], served))
 
     def _health(self) -> list[str]:
         """The new color must be wholly healthy; the old one, which still serves or is what a restore goes

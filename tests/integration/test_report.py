@@ -1,6 +1,8 @@
-"""`bgtool report` for real: a switch under a steady request stream on the embedded AWS, its page
-written from the history and the data plane's metrics, then opened in a real headless Chromium with
-no network: plotly must have drawn every series, and the screenshot must show a picture.
+"""What a person sees of a release, for real: the live panel of a switch under a steady request
+stream on the embedded AWS (rendered to a recorded console at fixed moments), `bgtool watch`, and
+`bgtool report`'s page written from the history and the data plane's metrics, then opened in a real
+headless Chromium with no network: plotly must have drawn every series, and the screenshot must show
+a picture.
 
 Chromium is a requirement of this module (scripts/ensure-chromium, `make chromium`): without it the
 tests fail, they are not skipped.
@@ -8,8 +10,13 @@ tests fail, they are not skipped.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import pty
 import re
+import select
+import signal
 import struct
 import subprocess
 import time
@@ -18,8 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from tests.integration.conftest import Project
+from bgtool import events
+from bgtool.cli.panel import LivePanel
+from bgtool.release.switch import Switch, plan_from
+from bgtool.terraform.workspace import ENDPOINT_ENV, Workspace
+from tests.integration.conftest import BGTOOL, Project
 from tests.integration.traffic import Traffic
 
 ENV = "local"
@@ -27,18 +39,141 @@ CHROMIUM = Path("/usr/bin/chromium")
 SERIES = 8  # per color: the weight, requests/s, 5xx share and p99
 
 
+def text_of(renderable: object) -> str:
+    console = Console(record=True, width=160, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def moment(event: object) -> str | None:
+    """The fixed moments of a switch at which the panel is looked at."""
+    if isinstance(event, events.StepApplied):
+        return f"step {event.index} live"
+    if isinstance(event, events.TrafficJudged):
+        return f"{event.phase} judged"
+    if isinstance(event, events.Countdown) and event.phase == "monitor":
+        return "monitor"
+    return None
+
+
+def switch_watched(project: Project) -> dict[str, str]:
+    """`bgtool switch --steps 50,100` as it runs at a terminal (the same Switch and the same panel sink),
+    its panel read from AWS and rendered at each fixed moment and once more after the end."""
+    frames: dict[str, str] = {}
+    screen = Console(record=True, force_terminal=True, width=160, file=io.StringIO())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENDPOINT_ENV, project.endpoint)
+        panel = LivePanel(project.root, ENV, console=screen, every=2.0)
+
+        def sink(event: object) -> None:
+            panel(event)
+            name = moment(event)
+            if name:
+                panel.read_now()
+                frames[name] = text_of(panel.renderable())
+
+        ws = Workspace(project.root, ENV, emit=sink)
+        outcome = Switch(ws, plan_from(ws, None, [50, 100], None, None), lambda question: True).run()
+        panel.close()
+        panel.read_now()
+        frames["after"] = text_of(panel.renderable())
+    assert outcome.ok, outcome.reason
+    frames["screen"] = screen.export_text()
+    return frames
+
+
 @pytest.fixture(scope="module")
-def reported(applied: Project) -> tuple[Project, dict[str, Any]]:
-    """A judged 50/100 switch to green (deployed with a new version first) under steady traffic, reported."""
+def switched(applied: Project) -> tuple[Project, dict[str, str]]:
+    """A judged 50/100 switch to green (deployed with a new version first) under steady traffic."""
     applied.ok("deploy", ENV, "1.1.0", "--yes", timeout=900)
     url = json.loads(applied.ok("local", "status", "--env", ENV, "--json").stdout)["listeners"]["80"]
     with Traffic(url) as traffic:
         time.sleep(2)
-        applied.ok("switch", ENV, "--steps", "50,100", "--yes", "--json", timeout=900)
+        frames = switch_watched(applied)
         time.sleep(1)
     assert traffic.answers and not [a for a in traffic.answers if a[0] != 200]
+    return applied, frames
+
+
+@pytest.fixture(scope="module")
+def reported(switched: tuple[Project, dict[str, str]]) -> tuple[Project, dict[str, Any]]:
+    applied = switched[0]
     time.sleep(12)  # the last period of the monitor reaches the embedded CloudWatch
     return applied, json.loads(applied.ok("report", ENV, "--json").stdout)
+
+
+def row(frame: str, color: str) -> str:
+    return next(line for line in frame.splitlines() if re.match(rf"│ {color} +(active|idle) ", line))
+
+
+def test_the_panel_follows_the_switch(switched: tuple[Project, dict[str, str]]) -> None:
+    frames = switched[1]
+    assert set(frames) >= {"step 1 live", "bake 1 judged", "monitor", "after", "screen"}, list(frames)
+    step = frames["step 1 live"]
+    assert "local · switch" in step and "phase: step 1/2" in step
+    assert "weights: blue 50 ██████████░░░░░░░░░░ 50 green (listener)" in step
+    assert "lock: switch blue -> green by" in step
+    assert "1.1.0" in row(step, "green") and "2/2" in row(step, "green") and "50%" in row(step, "blue")
+    judged = frames["bake 1 judged"]
+    verdict = next(line for line in judged.splitlines() if line.startswith("│ 1/2 "))
+    assert "blue 50 / green 50" in verdict and "pass" in verdict and "requests" in verdict
+    for color in ("blue", "green"):  # both colors serve half: a rate, a 5xx share and a p99 each
+        cells = row(judged, color).split()  # │ color role version weight req/s 5xx p99 ms healthy alarms
+        assert re.fullmatch(r"\d+\.\d", cells[5]) and float(cells[5]) > 0, cells
+        assert cells[6] == "0.0%" and cells[8] == "ms", cells
+    monitor = frames["monitor"]
+    left = re.search(r"phase: monitor  ⏱ (\d+)s left", monitor)
+    assert left and int(left.group(1)) > 0, monitor
+    assert "weights: blue 0 ░░░░░░░░░░░░░░░░░░░░ 100 green" in monitor
+    after = frames["after"]
+    assert "lock: none" in after and "active" in row(after, "green") and "idle" in row(after, "blue")
+    assert re.search(r"│ monitor +pass ", after), after
+    assert "phase: succeeded" in frames["screen"], "the terminal's last frame is the end of the switch"
+
+
+def test_watch_shows_the_panel_until_interrupted(switched: tuple[Project, dict[str, str]]) -> None:
+    project = switched[0]
+    doc = json.loads(project.ok("watch", ENV, "--json").stdout)
+    assert doc["weights"] == {"blue": 0, "green": 100} and doc["lock"] is None
+    assert doc["colors"]["green"]["role"] == "active" and doc["colors"]["green"]["healthy_targets"] == 2
+    once = project.ok("watch", ENV).stderr  # no terminal: one frame
+    assert "weights: blue 0" in once and "phase: at rest" in once and row(once, "green")
+    screen = watch_on_a_terminal(project, seconds=6)
+    assert screen["exit"] == 0 and "Traceback" not in screen["text"], screen
+    assert screen["text"].count("weights: blue 0") >= 2, "the panel was not redrawn"
+
+
+def watch_on_a_terminal(project: Project, seconds: float) -> dict[str, Any]:
+    """`bgtool watch` on a pseudo-terminal for SECONDS, then Ctrl-C."""
+    leader, follower = pty.openpty()
+    env = {**project.env, "COLUMNS": "150", "LINES": "40", "TERM": "xterm-256color"}
+    proc = subprocess.Popen([BGTOOL, "watch", ENV, "--every", "1"], cwd=project.root, env=env,
+                            stdin=follower, stdout=follower, stderr=follower, start_new_session=True)
+    os.close(follower)
+    out = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        out += _drain(leader, 0.2)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=30)
+    out += _drain(leader, 0.5)
+    os.close(leader)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace"))
+    return {"exit": code, "text": text}
+
+
+def _drain(fd: int, wait: float) -> bytes:
+    got = b""
+    while select.select([fd], [], [], wait)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        got += chunk
+        wait = 0.05
+    return got
 
 
 def chromium(*args: str, tmp: Path) -> str:

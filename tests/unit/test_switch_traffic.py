@@ -10,7 +10,7 @@ import pytest
 
 from bgtool.aws.metrics import TrafficStats
 from bgtool.config.schema import Color, Environment, load_environment
-from bgtool.events import Note, Question
+from bgtool.events import Countdown, Note, Question, TrafficJudged
 from bgtool.release.analysis import Judgement, Verdict, decide_step, judged_bake_seconds, publish_delay
 from bgtool.release.gate import Check, GateReport
 from bgtool.release.retire import quiet_problem
@@ -108,8 +108,12 @@ def test_each_step_reports_what_both_colors_served(config: Environment) -> None:
         assert step["traffic"]["verdict"] == "pass"
         assert step["traffic"]["green"]["requests"] == 120 and step["traffic"]["blue"]["p99_ms"] == 18.0
     assert io.records[-1].details["applied"][0]["traffic"]["blue"]["requests"] == 900
-    lines = [e.text for e in io.events.of(Note) if "traffic:" in e.text]  # type: ignore[attr-defined]
-    assert lines and "green 120 requests, 0 5xx, p99 20 ms | blue 900 requests, 1 5xx, p99 18 ms" in lines[0]
+    judged = io.events.of(TrafficJudged)  # type: ignore[attr-defined]
+    assert [(e.phase, e.verdict) for e in judged][:2] == [("bake 1", "pass"), ("bake 2", "pass")]
+    assert judged[0].text == "green 120 requests, 0 5xx, p99 20 ms | blue 900 requests, 1 5xx, p99 18 ms"
+    countdowns = io.events.of(Countdown)  # type: ignore[attr-defined]
+    assert [e.phase for e in countdowns] == [f"bake {i}" for i in range(1, len(outcome.steps))] + ["monitor"]
+    assert all(e.seconds > 0 for e in countdowns)
 
 
 def test_errors_starting_at_the_50_percent_step_restore_the_old_color(config: Environment) -> None:
