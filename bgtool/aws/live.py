@@ -201,6 +201,17 @@ def _read_alarms(aws: Aws, config: Environment, color: Color, live: ColorLive) -
                 live.alarms_firing.append(alarm["AlarmName"])
 
 
+def dashboard_exists(aws: Aws, name: str) -> bool:
+    """Whether the CloudWatch dashboard NAME exists: status names it, and says so when no apply has made it yet."""
+    try:
+        aws.client("cloudwatch").get_dashboard(DashboardName=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("ResourceNotFound", "DashboardNotFoundError"):
+            return False
+        raise
+    return True
+
+
 def read_live(aws: Aws, config: Environment, env: str) -> LiveState:
     """Everything status, the gate and drift need, in one pass of describe calls."""
     alb = find_alb(aws, config)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from bgtool.aws.live import read_live
+from bgtool.aws.live import dashboard_exists, read_live
 from bgtool.cli import ui
 from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, open_workspace, plan_approver, refuse_without_terminal
 from bgtool.cli.release import COMMIT, file_change
 from bgtool.cli.status_view import print_status
 from bgtool.compute.workers import running_workers
+from bgtool.config.dashboard import dashboard_name
 from bgtool.config.schema import Color, check_version
 from bgtool.errors import BgtoolError
 from bgtool.records.history import History, Record
@@ -35,7 +36,8 @@ from bgtool.traffic.dns import dns_status
 @app.command()
 def status(env: str = ENV, as_json: bool = JSON) -> int:
     """Active color in the file and as live weights, per color: version, capacity, targets, alarms;
-    the operation lock, the last switch and the retention time left for the idle color.
+    the operation lock, the last switch, the retention time left for the idle color, and the
+    CloudWatch dashboard that graphs both colors.
 
     Exit 0 (also when the file and the live weights disagree: that is reported, not an error).
     """
@@ -45,8 +47,9 @@ def status(env: str = ENV, as_json: bool = JSON) -> int:
     switched = last_switch(History.of(ws))
     dns = dns_status(ws, switched.at if switched else None) if ws.config.traffic.mode == "dns" else None
     workers = {c.value: running_workers(ws, c) for c in Color} if ws.config.workers else None
+    found = dashboard_exists(ws.aws, dashboard_name(ws.config))
     doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env), lock=lock, last_switch=switched, dns=dns,
-                       workers=workers)
+                       workers=workers, dashboard_found=found)
     print_status(doc)
     if as_json:
         ui.emit_json(doc)

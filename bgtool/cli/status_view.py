@@ -18,6 +18,7 @@ def print_status(doc: dict[str, Any]) -> None:
         c.print(f"[red]the file and the live weights disagree[/]: 'bgtool apply {doc['env']}' "
                 "performs the guarded switch to the file's color")
     _print_operations(doc)
+    _print_dashboard(doc)
     if doc.get("dns"):
         _print_dns(doc["dns"])
     ui.table("listeners", ["port", "role", "blue", "green"], [
@@ -55,6 +56,15 @@ def _print_operations(doc: dict[str, Any]) -> None:
                 f"(retire allowed from {keep['retire_allowed_from']} UTC)")
     else:
         c.print(f"idle color {keep.get('idle_color')}: retention over, 'bgtool retire {doc['env']}' may scale it to 0")
+
+
+def _print_dashboard(doc: dict[str, Any]) -> None:
+    board = doc.get("dashboard")
+    if not board:
+        return
+    where = f": {board['url']}" if board.get("url") else ""
+    missing = f" [yellow](not created yet: 'bgtool apply {doc['env']}')[/]" if board.get("found") is False else ""
+    ui.console.print(f"dashboard: [bold]{ui.safe(board['name'])}[/]{ui.safe(where)}{missing}", soft_wrap=True)
 
 
 def _print_dns(dns: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bgtool.config.dashboard import dashboard_name, partition
 from bgtool.config.schema import DnsSettings, Environment, StateStoreSettings
 
 Role = Literal["plan", "drift", "apply"]
@@ -244,6 +245,12 @@ APP_ROLE_WRITES: tuple[str, ...] = (
 )
 KEY_USE: tuple[str, ...] = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")
 
+# The base layer's dashboard (modules/dashboard): the provider reads it back with GetDashboard after
+# every PutDashboard and on every refresh, and deletes it with DeleteDashboards. All three take the
+# dashboard's ARN; ListDashboards (resource "*") is never called by the provider nor by bgtool.
+DASHBOARD_READS: tuple[str, ...] = ("cloudwatch:GetDashboard",)
+DASHBOARD_WRITES: tuple[str, ...] = ("cloudwatch:DeleteDashboards", "cloudwatch:PutDashboard")
+
 ALARM_WRITES: tuple[str, ...] = (
     "cloudwatch:DeleteAlarms",
     "cloudwatch:PutMetricAlarm",
@@ -258,6 +265,7 @@ class Scope:
 
     env: str
     name: str
+    dashboard: str
     partition: str
     region: str
     account: str
@@ -274,6 +282,11 @@ class Scope:
     @property
     def log_bucket(self) -> str:
         return f"arn:{self.partition}:s3:::{self.name}-alb-logs-{self.account}"
+
+    @property
+    def dashboard_arn(self) -> str:
+        """Dashboards belong to the account, not to a region: the ARN has no region."""
+        return self.arn("cloudwatch", f"dashboard/{self.dashboard}", region=False)
 
     @property
     def queues(self) -> str:
@@ -305,11 +318,11 @@ class Scope:
 
 def scope_of(env: str, config: Environment, *, account: str | None = None) -> Scope:
     region = config.aws.region
-    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
     return Scope(
         env=env,
         name=config.name,
-        partition=partition,
+        dashboard=dashboard_name(config),
+        partition=partition(region),
         region=region,
         account=account or "*",
         state_bucket=config.state.bucket if config.state.backend == "s3" else None,
@@ -338,7 +351,8 @@ def _statement(sid: str, actions: tuple[str, ...] | list[str], resources: list[s
 
 
 def _reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
-    out = [_statement("ReadEverythingDescribable", READ_ACTIONS, ["*"])]
+    out = [_statement("ReadEverythingDescribable", READ_ACTIONS, ["*"]),
+           _statement("ReadDashboard", DASHBOARD_READS, [scope.dashboard_arn])]
     if config.alb.access_logs:
         out.append(_statement("ReadAccessLogBucket", LOG_BUCKET_READS, [scope.log_bucket]))
     if config.dns is not None:
@@ -423,6 +437,7 @@ def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
         _statement("AutoScalingGroups", ASG_WRITES,
                    [scope.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}-*")]),
         _statement("Alarms", ALARM_WRITES, [scope.arn("cloudwatch", f"alarm:{name}-*")]),
+        _statement("Dashboard", DASHBOARD_WRITES, [scope.dashboard_arn]),
         _statement("ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"],
                    [f"arn:{scope.partition}:iam::{scope.account}:role/aws-service-role/*"],
                    Condition={"StringEquals": {"iam:AWSServiceName": _linked_services(config)}}),

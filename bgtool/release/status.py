@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bgtool.aws.live import LiveState
+from bgtool.config.dashboard import dashboard_name, dashboard_url
 from bgtool.config.schema import Color, Environment
 from bgtool.records.history import Record
 from bgtool.records.lock import LockInfo
@@ -26,8 +27,13 @@ def build_status(
     at: datetime | None = None,
     dns: dict[str, Any] | None = None,
     workers: dict[str, int] | None = None,
+    dashboard_found: bool | None = None,
 ) -> dict[str, Any]:
-    """The status document; `lock` and `last_switch` are optional so callers without them still work."""
+    """The status document; `lock` and `last_switch` are optional so callers without them still work.
+
+    `dashboard_found` is None when nobody looked: the dashboard's name and address are still given,
+    since they follow from the file alone.
+    """
     at = at or datetime.now(UTC)
     listeners = []
     for port in (config.listeners.production_port, config.listeners.test_port):
@@ -70,8 +76,14 @@ def build_status(
         "lock": lock_doc(config, lock, at),
         "last_switch": _switch_doc(last_switch),
         "retention": retention_doc(config, last_switch, at),
+        "dashboard": dashboard_doc(config, dashboard_found),
         **({"dns": dns} if dns is not None else {}),
     }
+
+
+def dashboard_doc(config: Environment, found: bool | None) -> dict[str, Any]:
+    """The environment's CloudWatch dashboard (both colors' graphs): where a person looks during a switch."""
+    return {"name": dashboard_name(config), "url": dashboard_url(config), "found": found}
 
 
 def lock_doc(config: Environment, lock: LockInfo | None, at: datetime) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 from jinja2 import Environment as JinjaEnvironment
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 
+from bgtool.config.dashboard import dashboard_name
 from bgtool.config.schema import VERSION_PATTERN, Color, Environment, LoadedEnvironment
 from bgtool.errors import BgtoolError
 
@@ -47,7 +48,7 @@ UPSTREAM: Mapping[str, tuple[str, ...]] = {
     "traffic": ("base",),
 }
 
-MODULES: tuple[str, ...] = ("network", "alb", "color", "traffic", "dns", "workers", "session-store")
+MODULES: tuple[str, ...] = ("network", "alb", "dashboard", "color", "traffic", "dns", "workers", "session-store")
 
 # Services the provider talks to on the embedded AWS (every one gets the endpoint).
 EMBEDDED_SERVICES: tuple[str, ...] = (
@@ -236,6 +237,7 @@ def _context(root: Path, loaded: LoadedEnvironment, layer: str) -> dict[str, Any
         "module_source": {m.replace("-", "_"): _relative(here, Path(root) / "modules" / m) for m in MODULES},
         "listener_ports": _listener_ports(config),
         "version_pattern": VERSION_PATTERN,
+        "dashboard_name": dashboard_name(config),
     }
     if layer in COLOR_LAYERS:
         source, script = _user_data(root, loaded, Color(layer))

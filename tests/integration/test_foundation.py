@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from bgtool.aws.live import read_live
+from bgtool.config.dashboard import dashboard_name
 from bgtool.embedded import server as embedded
 from bgtool.embedded.dataplane import listener_urls, read_state
 from tests.helpers import copy_project, edit_yaml
@@ -66,6 +67,31 @@ def test_status_reports_file_and_live_weights(applied: Project) -> None:
     assert doc["active_color_in_file"] == "blue" and doc["live_color"] == "blue"
     assert doc["file_matches_live"] is True
     assert doc["colors"]["green"]["healthy_targets"] == 2 and doc["colors"]["green"]["role"] == "idle"
+
+
+def test_apply_creates_the_dashboard_of_both_colors_that_status_names(applied: Project) -> None:
+    """Read back from the embedded AWS: every graph carries both colors' target groups on the load balancer."""
+    aws = applied.aws()
+    name = dashboard_name(aws.config)
+    body = json.loads(aws.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    elbv2 = aws.client("elbv2")
+    (alb,) = elbv2.describe_load_balancers(Names=["bgtool-local"])["LoadBalancers"]
+    lb_suffix = alb["LoadBalancerArn"].split(":loadbalancer/", 1)[1]
+    groups = elbv2.describe_target_groups(Names=["bgtool-local-blue", "bgtool-local-green"])["TargetGroups"]
+    suffixes = {g["TargetGroupName"].rsplit("-", 1)[1]: g["TargetGroupArn"].split(":", 5)[5] for g in groups}
+    graphs = [w["properties"] for w in body["widgets"] if w["type"] == "metric"]
+    assert len(graphs) == 5
+    for graph in graphs:
+        lines = [line for line in graph["metrics"] if isinstance(line[0], str)]
+        dimensions = {(line[3], line[5]) for line in lines}
+        assert dimensions == {(lb_suffix, suffixes["blue"]), (lb_suffix, suffixes["green"])}, graph["title"]
+    metrics = {line[1] for graph in graphs for line in graph["metrics"] if isinstance(line[0], str)}
+    assert metrics == {"RequestCount", "HTTPCode_Target_5XX_Count", "TargetResponseTime", "HealthyHostCount"}
+
+    doc = json.loads(applied.ok("status", "local", "--json").stdout)
+    assert doc["dashboard"] == {"name": name, "url": None, "found": True}  # no console for the embedded AWS
+    text = applied.ok("status", "local").stderr
+    assert f"dashboard: {name}" in text and "not created yet" not in text
 
 
 def test_plan_with_a_pending_change_exits_2(applied: Project) -> None:

@@ -276,6 +276,7 @@ def test_a_failure_after_the_document_was_handed_over_replaces_it(
         raise BgtoolError("rendering failed")
 
     monkeypatch.setattr(operate, "read_live", lambda *a, **k: None)
+    monkeypatch.setattr(operate, "dashboard_exists", lambda *a, **k: True)
     monkeypatch.setattr(operate, "build_status", lambda *a, **k: {"env": "local"})
     monkeypatch.setattr(operate, "last_switch", lambda *a, **k: None)
     monkeypatch.setattr(OperationLock, "current", lambda self: None)

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from bgtool.cli.app import main
+from bgtool.config.dashboard import dashboard_name
 from bgtool.config.schema import Environment, WorkerSettings, load_environment
 from bgtool.drift.collect import Checker
 from bgtool.iam.policy import ROLES, policy, wildcard_writes
@@ -376,3 +377,20 @@ def test_apply_plans_and_applies_under_the_state_lock(tmp_path: Path) -> None:
     apply_layers(ws, ["base"], lambda plan: True)  # type: ignore[arg-type]
     assert [a[0] for a in ws.calls] == ["plan", "apply"]
     assert all(lock_flags(a) == ["-lock-timeout=0s"] for a in ws.calls)
+
+
+@pytest.mark.parametrize("env", EXAMPLES)
+def test_dashboard_calls_are_scoped_to_the_environments_dashboard(env: str) -> None:
+    """The base layer's dashboard: Terraform reads it back on every refresh, and only apply writes it."""
+    cfg = config(env)
+    arn = f"arn:aws:cloudwatch::*:dashboard/{dashboard_name(cfg)}"
+    for role in ROLES:
+        document = policy(env, cfg, role)
+        dashboard = [s for s in document["Statement"] if any("Dashboard" in a for a in s["Action"])]
+        granted = {a: s["Resource"] for s in dashboard for a in s["Action"]}
+        wanted = {"cloudwatch:GetDashboard"} | (
+            {"cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"} if role == "apply" else set())
+        assert set(granted) == wanted, role
+        assert all(resources == [arn] for resources in granted.values()), role
+    given = policy(env, cfg, "apply", account="210987654321")
+    assert f"arn:aws:cloudwatch::210987654321:dashboard/{cfg.name}" in json.dumps(given)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bgtool.config.dashboard import dashboard_name
 from bgtool.config.schema import Color, load_environment
 from bgtool.render.parity import layer_differences, read_layer
 from bgtool.render.templates import (
@@ -354,3 +355,100 @@ def validated(rendered, terraform) -> dict[tuple[str, str], subprocess.Completed
 def test_terraform_validate(validated, env: str, layer: str) -> None:
     result = validated[env, layer]
     assert result.returncode == 0, f"init/validate {env}/{layer}:\n{result.stdout}{result.stderr}"
+
+
+# --------------------------------------------------------------------------------------------
+# The dashboard: the base layer calls modules/dashboard, whose body graphs both colors
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_base_layer_creates_the_dashboard_status_names(rendered, env: str) -> None:
+    """One name, from bgtool.config.dashboard: what the base layer creates is what status prints."""
+    root, dirs = rendered
+    config = load_environment(root, env).config
+    main = (dirs[env]["base"] / "main.tf").read_text()
+    block = main[main.index('module "dashboard" {'):]
+    block = block[:block.index("\n}\n")]
+    assert f"name   = {json.dumps(dashboard_name(config))}" in block
+    assert f"region = {json.dumps(config.aws.region)}" in block
+    # Each color on the load balancer in front of it: the shared one, or its own in DNS mode.
+    assert "module.alb.color_load_balancers" in block and "module.alb.target_group_arn_suffixes[color]" in block
+    outputs = (dirs[env]["base"] / "outputs.tf").read_text()
+    assert 'output "dashboard_name"' in outputs and 'output "dashboard_arn"' in outputs
+
+
+def dashboard_widgets(terraform: dict[str, str], module: Path, colors: dict[str, tuple[str, str]]) -> list[dict]:
+    """The module's dashboard body for COLORS (color -> load balancer suffix, target group suffix), as Terraform
+    evaluates it."""
+    tfvars = module / "test.tfvars.json"
+    tfvars.write_text(json.dumps({
+        "name": "shop-prod", "region": "eu-west-1",
+        "colors": {color: {"load_balancer_arn_suffix": lb, "target_group_arn_suffix": tg}
+                   for color, (lb, tg) in colors.items()},
+    }))
+    done = subprocess.run(["terraform", "console", f"-var-file={tfvars}", "-no-color"], cwd=module, env=terraform,
+                          input="jsonencode({ widgets = local.widgets })\n", capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(json.loads(done.stdout))["widgets"]
+
+
+@pytest.fixture(scope="module")
+def dashboard_module(terraform, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    module = tmp_path_factory.mktemp("dashboard")
+    shutil.copytree(PROJECT / "modules" / "dashboard", module, dirs_exist_ok=True)
+    init = run_terraform(terraform, module, "init", "-backend=false", "-input=false")
+    assert init.returncode == 0, init.stderr
+    return module
+
+
+SHARED_LB = {"blue": ("app/shop-prod/a1", "targetgroup/shop-prod-blue/b1"),
+             "green": ("app/shop-prod/a1", "targetgroup/shop-prod-green/c1")}
+DNS_MODE = {"blue": ("app/shop-prod-blue/a1", "targetgroup/shop-prod-blue/b1"),
+            "green": ("app/shop-prod-green/a2", "targetgroup/shop-prod-green/c1")}
+
+
+def metric_lines(widget: dict) -> list[list]:
+    """The metric lines of a graph (not its expressions)."""
+    return [line for line in widget["properties"]["metrics"] if isinstance(line[0], str)]
+
+
+@pytest.mark.parametrize("colors", [SHARED_LB, DNS_MODE], ids=["listener-mode", "dns-mode"])
+def test_every_graph_shows_both_colors_on_their_own_dimensions(terraform, dashboard_module: Path,
+                                                               colors: dict[str, tuple[str, str]]) -> None:
+    widgets = dashboard_widgets(terraform, dashboard_module, colors)
+    graphs = {w["properties"]["title"]: w for w in widgets if w["type"] == "metric"}
+    wanted = {"RequestCount": "Sum", "HTTPCode_Target_5XX_Count": "Sum", "TargetResponseTime": "p99",
+              "HealthyHostCount": "Minimum"}
+    seen: dict[str, str] = {}
+    for title, widget in graphs.items():
+        props = widget["properties"]
+        assert props["region"] == "eu-west-1" and props["period"] == 60, title
+        lines = metric_lines(widget)
+        by_color = {}
+        for line in lines:
+            assert line[0] == "AWS/ApplicationELB" and line[2] == "LoadBalancer" and line[4] == "TargetGroup"
+            options = line[6]
+            color = options.get("label") or options["id"]
+            by_color[color] = (line[3], line[5])
+            if "label" in options:
+                seen[line[1]] = options["stat"]
+        assert by_color == colors, f"{title}: each color on its own load balancer and target group"
+    assert seen == wanted
+    assert len({w["y"] * 100 + w["x"] for w in widgets}) == len(widgets), "no two widgets in the same place"
+
+
+def test_the_split_is_each_colors_share_of_requests(terraform, dashboard_module: Path) -> None:
+    widgets = dashboard_widgets(terraform, dashboard_module, SHARED_LB)
+    split = next(w for w in widgets if w["properties"].get("title", "").startswith("Traffic split"))
+    props = split["properties"]
+    assert props["stacked"] is True and props["yAxis"]["left"]["max"] == 100
+    expressions = {e[0]["id"]: e[0] for e in props["metrics"] if isinstance(e[0], dict)}
+    assert expressions["total"]["expression"] == "SUM([blue, green])" and expressions["total"]["visible"] is False
+    for color in ("blue", "green"):
+        assert expressions[f"{color}_share"]["expression"] == f"100 * FILL({color}, 0) / total"
+    hidden = {line[6]["id"]: line for line in metric_lines(split)}
+    assert set(hidden) == {"blue", "green"}
+    assert all(line[1] == "RequestCount" and line[6] == {"id": line[6]["id"], "stat": "Sum", "visible": False}
+               for line in hidden.values())
