@@ -147,7 +147,7 @@ def _figure(buckets: Buckets, colors: dict[str, str]) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
 
 
-def screenshot(page: Path, png: Path, size: tuple[int, int] = (1400, 1000)) -> str | None:
+def screenshot(page: Path, png: Path, size: tuple[int, int] = (1400, 1100)) -> str | None:
     """A PNG of PAGE as headless Chromium draws it offline; None when it worked, else why not (the HTML is
     the result, the PNG a convenience for the README)."""
     if not CHROMIUM.exists():
