@@ -16,6 +16,11 @@ switch's "failed:" line) to 100% old-version answers.
 Targets: 0 failed requests in every phase; detection to safety <= 1 s; each step's share within 5 points
 of its weight at >= 500 requests a step; break-glass to 100% old version <= 1 s.
 
+It also draws the run (bench/timeline.py): answers per second by answering version and failed requests per
+second by kind, over time, each phase a labelled band and each weight change a line, written as one
+self-contained HTML page and, when Chromium is installed, a PNG of it: build/bench/zero-downtime.html
+and .png (`--out DIR` for another folder).
+
 Run with `.venv/bin/python bench/zero_downtime.py` (own embedded AWS and environment in a temporary
 copy of the project, ~15 min on 2 cores, most of it Terraform), or against an applied environment
 whose idle color runs a newer version: `--root DIR --env ENV --endpoint URL`.
@@ -45,6 +50,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.timeline import bucket, render_html, screenshot  # noqa: E402
 from bgtool.aws.live import find_alb, target_group_arns  # noqa: E402
 from bgtool.aws.session import Aws  # noqa: E402
 from bgtool.config.schema import load_environment  # noqa: E402
@@ -57,6 +63,7 @@ SETTLE = 0.5
 """Seconds after a weight change before answers count for the new step (the data plane follows moto)."""
 MAX_SECONDS = 3600
 """The stream stops by itself after this long, whatever happens to the benchmark."""
+OUT = REPO / "build" / "bench"
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,8 @@ class WeightWatch:
 
 @dataclass
 class Phase:
+    """One measured command: its answers (sent while it ran and a second after), per-step shares, timings."""
+
     name: str
     answers: list[Answer]
     steps: list[tuple[int, int, float]] = field(default_factory=list)
@@ -164,6 +173,9 @@ class Phase:
     all_old: float | None = None
     detect_to_old: float | None = None
     note: str = ""
+    start: float = 0.0
+    end: float = 0.0
+    """When its command started and ended (monotonic seconds): its band on the timeline."""
 
     @property
     def failed(self) -> int:
@@ -217,7 +229,19 @@ def old_times(answers: list[Answer], since: float, old: str) -> tuple[float | No
     return first, (min(later_old) - since) if later_old else None
 
 
-def run(project: dict[str, Any], env: str, rate: float) -> list[Phase]:
+@dataclass
+class Measured:
+    """What a run leaves for the table and the timeline."""
+
+    phases: list[Phase]
+    answers: list[Answer]
+    changes: list[tuple[float, dict[str, int]]]
+    """The production weights as they changed (WeightWatch), the first entry the weights at the start."""
+    colors: dict[str, str]
+    """Version -> the color that runs it."""
+
+
+def run(project: dict[str, Any], env: str, rate: float) -> Measured:
     config = load_environment(Path(project["root"]), env, endpoint_override=project["endpoint"]).config
     aws = Aws(config)
     old, new = config.colors.blue.version, config.colors.green.version
@@ -236,14 +260,16 @@ def run(project: dict[str, Any], env: str, rate: float) -> list[Phase]:
         start = time.monotonic()
         code, _ = bgtool(project, "switch", env, "--steps", "10,50,100", "--bake", "8", "--monitor", "10", "--yes")
         end = time.monotonic()
-        phase = Phase("switch 10 -> 50 -> 100", stream.between(start, end + 1), note=f"exit {code}")
+        phase = Phase("switch 10 -> 50 -> 100", stream.between(start, end + 1), note=f"exit {code}", start=start,
+                      end=end)
         phase.steps = steps_of(stream, watch, start, end, new)
         phases.append(phase)
 
         start = time.monotonic()
         code, _ = bgtool(project, "rollback", env, "--yes")
         end = time.monotonic()
-        phase = Phase("rollback (Terraform)", stream.between(start, end + 1), note=f"exit {code}")
+        phase = Phase("rollback (Terraform)", stream.between(start, end + 1), note=f"exit {code}", start=start,
+                      end=end)
         phase.first_old, phase.all_old = old_times(stream.answers, start, old)
         phases.append(phase)
 
@@ -252,7 +278,8 @@ def run(project: dict[str, Any], env: str, rate: float) -> list[Phase]:
         start, lines = time.monotonic(), []
         code, _ = bgtool(project, "rollback", env, "--break-glass", "--yes", lines=lines)
         end = time.monotonic()
-        phase = Phase("rollback --break-glass", stream.between(start, end + 1), note=f"exit {code}")
+        phase = Phase("rollback --break-glass", stream.between(start, end + 1), note=f"exit {code}", start=start,
+                      end=end)
         phase.first_old, phase.all_old = old_times(stream.answers, start, old)
         flipped = next((t for t, text in lines if "break glass:" in text), None)
         if flipped is not None:
@@ -263,7 +290,7 @@ def run(project: dict[str, Any], env: str, rate: float) -> list[Phase]:
 
         phases.append(_restore_phase(project, env, stream, watch, old, new))
         time.sleep(2)
-    return phases
+    return Measured(phases, list(stream.answers), list(watch.changes), {old: "blue", new: "green"})
 
 
 def _restore_phase(project: dict[str, Any], env: str, stream: Stream, watch: WeightWatch, old: str,
@@ -288,7 +315,8 @@ def _restore_phase(project: dict[str, Any], env: str, stream: Stream, watch: Wei
         injected.set()
         bgtool(project, "local", "fault", "green", "--env", env, "--clear")
     end = time.monotonic()
-    phase = Phase("restore (errors in the new color)", stream.between(start, end + 1), note=f"exit {code}")
+    phase = Phase("restore (errors in the new color)", stream.between(start, end + 1), note=f"exit {code}",
+                  start=start, end=end)
     phase.steps = steps_of(stream, watch, start, end, new)
     detected = next(((t, text) for t, text in lines if " failed: " in text and ("bake" in text or "monitor" in text)),
                     None)
@@ -298,23 +326,52 @@ def _restore_phase(project: dict[str, Any], env: str, stream: Stream, watch: Wei
     return phase
 
 
-def print_table(phases: list[Phase]) -> None:
+def table(phases: list[Phase]) -> list[list[str]]:
+    """The summary per phase, header first: printed as markdown and shown above the timeline."""
     def sec(v: float | None) -> str:
         return "-" if v is None else f"{v:.2f} s"
 
-    print("| phase | requests | failed | injected 500s | new version's share per step (weight) | "
-          "to first old | to 100% old | detection to 100% old |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    rows = [["phase", "requests", "failed", "injected 500s", "new version's share per step (weight)",
+             "to first old", "to 100% old", "detection to 100% old"]]
     for p in phases:
         steps = ", ".join(f"{share:.1%} of {n} ({w}%)" for w, n, share in p.steps) or "-"
-        print(f"| {p.name} | {len(p.answers)} | {p.failed} | {p.injected} | {steps} | {sec(p.first_old)} | "
-              f"{sec(p.all_old)} | {sec(p.detect_to_old)} |")
+        rows.append([p.name, str(len(p.answers)), str(p.failed), str(p.injected), steps, sec(p.first_old),
+                     sec(p.all_old), sec(p.detect_to_old)])
+    return rows
+
+
+def print_table(phases: list[Phase]) -> None:
+    head, *rows = table(phases)
+    print("| " + " | ".join(head) + " |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
     for p in phases:
         kinds = Counter(a.outcome for a in p.answers if a.outcome not in ("ok", "injected"))
         failed = f"; failed: {', '.join(f'{k} x{n}' for k, n in kinds.most_common())}" if kinds else ""
         print(f"  {p.name}: {p.note}{failed}")
     failed = sum(p.failed for p in phases)
     print(f"failed requests in all phases: {failed}" + ("" if failed == 0 else " (target: 0)"))
+
+
+def weight_marks(changes: list[tuple[float, dict[str, int]]]) -> list[tuple[float, str]]:
+    """Every change of the production weights after the first reading, labelled with the new weights."""
+    return [(at, " / ".join(f"{c} {w}%" for c, w in sorted(weights.items()))) for at, weights in changes[1:]]
+
+
+def draw(measured: Measured, out: Path) -> list[Path]:
+    """The timeline of the run as OUT/zero-downtime.html and, with Chromium, .png: the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    buckets = bucket(measured.answers, [(p.name, p.start, p.end) for p in measured.phases],
+                     weight_marks(measured.changes))
+    page = out / "zero-downtime.html"
+    page.write_text(render_html("Zero downtime, measured: requests through a release", buckets, measured.colors,
+                                table(measured.phases)))
+    png = out / "zero-downtime.png"
+    problem = screenshot(page, png)
+    if problem:
+        print(f"no PNG of the timeline: {problem}", file=sys.stderr)
+    return [page] if problem else [page, png]
 
 
 def free_port() -> int:
@@ -349,6 +406,7 @@ def main() -> int:
     parser.add_argument("--endpoint", help="its embedded AWS endpoint")
     parser.add_argument("--rate", type=float, default=60, help="requests a second on the production URL")
     parser.add_argument("--json", action="store_true", help="also print the phases as JSON")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the timeline goes (default: %(default)s)")
     args = parser.parse_args()
     if os.environ.get("BGTOOL_PROVIDER_MIRROR") is None:
         found = subprocess.run([str(REPO / "scripts/find-provider-mirror")], capture_output=True, text=True)
@@ -362,12 +420,15 @@ def main() -> int:
         tmp = Path(tempfile.mkdtemp(prefix="bgtool-bench-zd-"))
         project = own_project(tmp)
     try:
-        phases = run(project, args.env, args.rate)
+        measured = run(project, args.env, args.rate)
     finally:
         if tmp is not None:
             embedded.down(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
+    phases = measured.phases
     print_table(phases)
+    for path in draw(measured, args.out):
+        print(f"timeline: {path}", file=sys.stderr)
     if args.json:
         print(json.dumps([{**p.__dict__, "answers": len(p.answers), "failed": p.failed, "injected": p.injected}
                           for p in phases], indent=1))

@@ -155,6 +155,24 @@ def _ok(run: Run, *jobs: str) -> None:
         assert run.result(job) == "success", f"{job}: {run.result(job)}\n{_failed_steps(run)}"
 
 
+def _attached_report(rehearsal: Rehearsal, run: Run) -> str:
+    """The release report the apply job uploaded, found through the job summary's link to it."""
+    folder = rehearsal.runner.artifacts / f"release-report-{ENV}"
+    assert f"[Release report for {ENV}]({folder.as_uri()})" in run.summary, run.summary
+    page = folder / f"{ENV}-release-report.html"
+    assert page.exists(), sorted(p.name for p in rehearsal.runner.artifacts.iterdir())
+    return page.read_text()
+
+
+def _no_report(rehearsal: Rehearsal, run: Run) -> None:
+    """A run that moved no traffic attaches no report, not even an earlier run's, and does not fail for it."""
+    step = run.job("apply").step("Release report")
+    assert step.outcome == "success" and step.outputs == {"written": "false"}, step.output
+    assert "made no switch, rollback or release" in step.output
+    assert not (rehearsal.runner.artifacts / f"release-report-{ENV}").exists()
+    assert "Release report" not in run.summary
+
+
 def test_the_first_merge_applies_the_real_environment_and_leaves_the_embedded_ones_out(rehearsal: Rehearsal) -> None:
     head = rehearsal.head()
     run = rehearsal.on_push("0" * 40, head)
@@ -167,6 +185,7 @@ def test_the_first_merge_applies_the_real_environment_and_leaves_the_embedded_on
     last = rehearsal.history()[-1]
     assert (last.operation, last.result, last.source.get("commit")) == ("apply", "succeeded", head)
     assert "nothing to write back" in run.job("write-back").step("Propose").output
+    _no_report(rehearsal, run)
 
 
 def test_a_pull_request_that_changes_the_active_color_gets_the_headline_in_its_plan(rehearsal: Rehearsal) -> None:
@@ -192,6 +211,9 @@ def test_its_merge_runs_the_guarded_switch_and_the_history_names_the_commit(rehe
     assert (switch.result, switch.to_color, switch.source.get("commit")) == ("succeeded", "green", merged)
     assert not [a for a in traffic.answers if a[0] != 200], "the switch dropped requests"
     assert "nothing to write back" in run.job("write-back").step("Propose").output, "the file already said green"
+    page = _attached_report(rehearsal, run)
+    assert f"<h1>{ENV}: switch succeeded</h1>" in page and switch.at in page and merged in page
+    assert "Plotly.newPlot" in page, "the page's timeline"
 
 
 def test_a_template_change_applies_the_real_environment_and_only_notes_the_embedded_ones(rehearsal: Rehearsal) -> None:
@@ -206,6 +228,7 @@ def test_a_template_change_applies_the_real_environment_and_only_notes_the_embed
     assert json.loads(run.job("changes").outputs["envs"]) == [ENV]
     assert "local targets the embedded AWS" in run.job("changes").step("Changed environments").output
     assert rehearsal.weights() == Weights(0, 100)
+    _no_report(rehearsal, run)  # the last switch in the history is the previous merge's
 
 
 def test_a_new_instance_type_is_released_through_the_idle_color_and_written_back(rehearsal: Rehearsal) -> None:

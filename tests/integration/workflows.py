@@ -8,8 +8,9 @@ What stands in for GitHub:
   test's virtualenv, which has bgtool installed, and the terraform on PATH;
 - `aws-actions/configure-aws-credentials` hands out the embedded AWS: its credentials, and its endpoint
   as BGTOOL_REHEARSAL_ENDPOINT, so real environments' commands reach it;
-- artifacts are folders; the sticky pull-request comment, pull requests and issues are recorded by a
-  `gh` stand-in and by this runner, as GitHub would keep them;
+- artifacts are folders, and an upload's `artifact-url` output is the file:// URL of its folder; the
+  sticky pull-request comment, pull requests and issues are recorded by a `gh` stand-in and by this
+  runner, as GitHub would keep them;
 - a reusable workflow (`uses: ./...` on a job: the checks) is not run here: `make test` runs the same
   `make lint` and unit tests itself.
 A cancellation is sent as the runner sends it: SIGINT to the step's process, SIGTERM 7.5 s later and
@@ -527,6 +528,8 @@ class _RunState:
             git(workspace, "checkout", "-q", "--detach", "FETCH_HEAD")
 
     def upload(self, name: str, given: dict[str, Any], workspace: Path) -> StepResult:
+        """The files at PATH copied into the artifact's folder; its `artifact-url` output (which a job
+        summary links) is that folder's file:// URL."""
         target = self.runner.artifacts / given["name"]
         found = False
         for line in str(given["path"]).split():
@@ -540,7 +543,9 @@ class _RunState:
                 found = True
         if not found and given.get("if-no-files-found") == "error":
             return StepResult(name, "failure", {}, f"no files at {given['path']}")
-        return StepResult(name, "success", {}, "")
+        if not found:
+            return StepResult(name, "success", {}, f"no files at {given['path']}: nothing uploaded")
+        return StepResult(name, "success", {"artifact-url": target.as_uri()}, "")
 
     def download(self, given: dict[str, Any], workspace: Path) -> None:
         into = workspace / given.get("path", ".")

@@ -354,3 +354,97 @@ def test_after_cancel_fails_on_split_traffic_naming_the_way_out(tmp_path: Path) 
     assert calls == ["unlock prod --yes", "status prod --json"], "a split is a person's call: nothing moved"
     assert "::error title=bgtool::prod: production traffic is split" in out and "bgtool switch prod --to" in out
     assert "a lock was left in place" in out
+
+
+# --------------------------------------------------------------------------------------------
+# The release report: scripts/release-report with a stand-in bgtool, and the steps that attach it
+# --------------------------------------------------------------------------------------------
+
+FAKE_REPORTING_BGTOOL = """#!/usr/bin/env bash
+echo "$*" >> "$CALLS"
+case "$1" in
+  history) cat "$HISTORY" ;;
+  report) [ "${REPORT_EXIT:-0}" = 0 ] || exit "$REPORT_EXIT"; echo "<html>report of $2</html>" > "$4" ;;
+  *) exit 99 ;;
+esac
+"""
+SINCE = "2026-12-07T15:00:00+00:00"
+
+
+def release_report(tmp_path: Path, records: list[tuple[str, str]], report_exit: int = 0
+                   ) -> tuple[int, str, list[str], str]:
+    """scripts/release-report web SINCE out, with a history of (operation, at) records."""
+    fake = tmp_path / "bgtool"
+    fake.write_text(FAKE_REPORTING_BGTOOL)
+    fake.chmod(0o755)
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps({"env": "web", "records": [{"operation": op, "result": "succeeded", "at": at}
+                                                             for op, at in records]}))
+    output = tmp_path / "github-output"
+    env = {**os.environ, "BGTOOL": str(fake), "CALLS": str(tmp_path / "calls"), "HISTORY": str(history),
+           "REPORT_EXIT": str(report_exit), "GITHUB_OUTPUT": str(output)}
+    done = subprocess.run([str(REPO / "scripts/release-report"), "web", SINCE, "out"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout + done.stderr, (tmp_path / "calls").read_text().splitlines(), \
+        output.read_text()
+
+
+def test_a_run_that_switched_writes_the_report_of_that_switch(tmp_path: Path) -> None:
+    code, out, calls, output = release_report(tmp_path, [("switch", "2026-12-07T14:00:00+00:00"),
+                                                         ("deploy", "2026-12-07T15:00:30+00:00"),
+                                                         ("switch", "2026-12-07T15:02:00+00:00")])
+    assert code == 0, out
+    assert calls == ["history web --json", "report web --out out/web-release-report.html"]
+    assert output == "written=true\n"
+    assert (tmp_path / "out/web-release-report.html").read_text() == "<html>report of web</html>\n"
+
+
+@pytest.mark.parametrize("records", [[], [("switch", "2026-12-07T14:59:59+00:00"), ("apply", SINCE)]],
+                         ids=["no history", "an earlier run's switch"])
+def test_a_plain_apply_writes_no_report_and_does_not_fail(tmp_path: Path, records: list[tuple[str, str]]) -> None:
+    code, out, calls, output = release_report(tmp_path, records)
+    assert code == 0 and output == "written=false\n", out
+    assert calls == ["history web --json"], "an earlier release is not attached as this run's"
+    assert "made no switch, rollback or release" in out and not (tmp_path / "out").exists()
+
+
+def test_a_report_that_cannot_be_written_is_a_warning_not_the_jobs_failure(tmp_path: Path) -> None:
+    code, out, calls, output = release_report(tmp_path, [("release", SINCE)], report_exit=1)
+    assert code == 0 and output == "written=false\n"
+    assert calls[-1] == "report web --out out/web-release-report.html"
+    assert "::warning title=bgtool report::web: the report of the release at " + SINCE in out
+    assert not (tmp_path / "out/web-release-report.html").exists()
+
+
+def test_apply_jobs_upload_the_release_report_and_link_it_from_the_summary() -> None:
+    for job in ("apply", "apply-prod"):
+        steps_ = load("apply.yml")["jobs"][job]["steps"]
+        started = next(i for i, s in enumerate(steps_) if s.get("id") == "started")
+        assert steps_[started + 1]["id"] == "apply", "the time is taken right before the apply"
+        report = next(i for i, s in enumerate(steps_) if s.get("id") == "report")
+        upload, link = steps_[report + 1], steps_[report + 2]
+        assert steps_[report]["if"].startswith("always()"), "a failed switch's report is the one most read"
+        assert steps_[report]["env"]["SINCE"] == "${{ steps.started.outputs.at }}"
+        assert steps_[report]["run"].startswith("scripts/release-report ")
+        assert upload["uses"].startswith("actions/upload-artifact@") and upload["id"] == "upload-report"
+        assert upload["if"] == "always() && steps.report.outputs.written == 'true'"
+        assert upload["with"]["name"].startswith("release-report-") and upload["with"]["path"] == "release-report/"
+        assert link["env"]["REPORT_URL"] == "${{ steps.upload-report.outputs.artifact-url }}"
+        assert "$REPORT_URL" in link["run"] and "$GITHUB_STEP_SUMMARY" in link["run"]
+    assert (REPO / "scripts/release-report").stat().st_mode & 0o111, "executable"
+
+
+def test_the_apply_start_is_noted_as_bgtool_writes_record_times_so_they_compare_as_text(tmp_path: Path) -> None:
+    """scripts/release-report compares the two as strings: same layout, same zone."""
+    from bgtool.records.history import now
+
+    step = next(s for s in load("apply.yml")["jobs"]["apply"]["steps"] if s.get("id") == "started")
+    output = tmp_path / "github-output"
+    before = now()
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "GITHUB_OUTPUT": str(output)}, check=False)
+    after = now()
+    assert done.returncode == 0, done.stderr
+    noted = output.read_text().removeprefix("at=").strip()
+    assert len(noted) == len(before) and noted[-6:] == before[-6:] == "+00:00"
+    assert before <= noted <= after
