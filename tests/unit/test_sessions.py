@@ -122,10 +122,10 @@ def test_the_data_plane_gives_a_process_what_the_user_data_gives_an_instance() -
 
 
 def test_an_expired_session_is_not_resumed(endpoint: str) -> None:
-    sessions = store(endpoint, ttl=1)
+    sessions = store(endpoint, ttl=3)  # whole seconds: a TTL of 1 could pass between the first two visits
     started = sessions.visit(None, "blue", "1.0.0")
     assert sessions.visit(started.session, "blue", "1.0.0").hits == 2
-    time.sleep(2.1)  # the item's expires_at passes; DynamoDB's TTL sweep may lag, the condition does not
+    time.sleep(4.1)  # the item's expires_at passes; DynamoDB's TTL sweep may lag, the condition does not
     again = sessions.visit(started.session, "green", "2.0.0")
     assert again.new and again.session != started.session
 
