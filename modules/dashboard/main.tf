@@ -69,7 +69,19 @@ locals {
     view   = "timeSeries"
   }
 
-  widgets = [
+  # The graphs beside and below the split, two to a row: the same shape, one color per line.
+  graphs = [
+    { title = "Requests (sum per period)", metrics = local.per_color["RequestCount"], axis = { min = 0 } },
+    { title = "Target 5xx (sum per period)", metrics = local.per_color["HTTPCode_Target_5XX_Count"], axis = { min = 0 } },
+    {
+      title   = "Response time p99 (TargetResponseTime)"
+      metrics = local.per_color["TargetResponseTime"]
+      axis    = { min = 0, label = "seconds", showUnits = false }
+    },
+    { title = "Healthy hosts (fewest per period)", metrics = local.per_color["HealthyHostCount"], axis = { min = 0 } },
+  ]
+
+  widgets = concat([
     {
       type   = "text"
       x      = 0
@@ -93,59 +105,21 @@ locals {
         yAxis   = { left = { min = 0, max = 100, label = "%", showUnits = false } }
       })
     },
-    {
+    ], [
+    for i, g in local.graphs : {
       type   = "metric"
-      x      = 12
-      y      = 2
+      x      = ((i + 1) % 2) * 12
+      y      = 2 + 6 * floor((i + 1) / 2)
       width  = 12
       height = 6
       properties = merge(local.graph, {
-        title   = "Requests (sum per period)"
+        title   = g.title
         stacked = false
-        metrics = local.per_color["RequestCount"]
-        yAxis   = { left = { min = 0 } }
+        metrics = g.metrics
+        yAxis   = { left = g.axis }
       })
-    },
-    {
-      type   = "metric"
-      x      = 0
-      y      = 8
-      width  = 12
-      height = 6
-      properties = merge(local.graph, {
-        title   = "Target 5xx (sum per period)"
-        stacked = false
-        metrics = local.per_color["HTTPCode_Target_5XX_Count"]
-        yAxis   = { left = { min = 0 } }
-      })
-    },
-    {
-      type   = "metric"
-      x      = 12
-      y      = 8
-      width  = 12
-      height = 6
-      properties = merge(local.graph, {
-        title   = "Response time p99 (TargetResponseTime)"
-        stacked = false
-        metrics = local.per_color["TargetResponseTime"]
-        yAxis   = { left = { min = 0, label = "seconds", showUnits = false } }
-      })
-    },
-    {
-      type   = "metric"
-      x      = 0
-      y      = 14
-      width  = 12
-      height = 6
-      properties = merge(local.graph, {
-        title   = "Healthy hosts (fewest per period)"
-        stacked = false
-        metrics = local.per_color["HealthyHostCount"]
-        yAxis   = { left = { min = 0 } }
-      })
-    },
-  ]
+    }
+  ])
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
