@@ -33,7 +33,7 @@ def open_workspace(env: str, *, live: str = "") -> Workspace:
     that recovers.
     """
     root = find_root()
-    if live and ui.console.is_terminal and not ui.json_mode():
+    if live and ui.on_terminal() and not ui.json_mode():
         from bgtool.cli.panel import LivePanel  # rich's Live and the reader thread: only where shown
 
         ws = Workspace(root, env, emit=LivePanel(root, env, operation=live))

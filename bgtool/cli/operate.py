@@ -78,7 +78,7 @@ def watch(
     if as_json:
         ui.emit_json(read_environment(ws).to_dict())
         return 0
-    if once or not ui.console.is_terminal:
+    if once or not ui.on_terminal():
         panel = LivePanel(ws.root, env)
         panel.read_now(ws)
         if panel.reading is None:

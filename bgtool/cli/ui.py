@@ -124,6 +124,12 @@ def close_live() -> None:
         view.close()
 
 
+def on_terminal() -> bool:
+    """Progress may redraw in place: stderr is a real terminal (FORCE_COLOR alone makes rich treat a CI
+    log as one, where a redrawn panel would be a heap of frames)."""
+    return console.is_terminal and sys.stderr.isatty()
+
+
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 

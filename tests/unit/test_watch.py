@@ -109,7 +109,7 @@ def test_release_commands_get_the_panel_only_on_a_terminal(tmp_path: object, mon
     cases = ((True, False, "deploy", "LivePanel"), (False, False, "deploy", "Reporter"),
              (True, True, "deploy", "Reporter"), (True, False, "", "Reporter"))
     for terminal, json_mode, live, wanted in cases:
-        monkeypatch.setattr(ui.console, "_force_terminal", terminal)
+        monkeypatch.setattr(ui, "on_terminal", lambda terminal=terminal: terminal)
         ui.set_json_mode(json_mode)
         common.open_workspace("local", live=live)
         assert made[-1] == wanted, (terminal, json_mode, live)
