@@ -183,8 +183,10 @@ class LivePanel:
             self._reader.start()
 
     def _read_loop(self) -> None:
+        """The first reading waits one interval: the operation's own first second (a break-glass flip is
+        done in it) does not share the interpreter with creating clients for a picture."""
         workspace: Workspace | None = None
-        while not self._stop.is_set():
+        while not self._stop.wait(self.every):
             try:
                 if workspace is None:
                     workspace = Workspace(self.root, self.env)
@@ -194,7 +196,6 @@ class LivePanel:
                 self.reading_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if workspace is not None:
                 self.read_now(workspace)
-            self._stop.wait(self.every)
 
     def pause(self) -> None:
         if self._live is not None:
