@@ -14,11 +14,11 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bgtool import events
-from bgtool.aws.live import read_live, target_group_arns
+from bgtool.aws.live import find_alb, read_live, target_group_arns
 from bgtool.aws.metrics import MetricsReader, TrafficStats, metrics_resolution
 from bgtool.config.schema import Color
 from bgtool.records.lock import OperationLock
@@ -119,8 +119,6 @@ def read_environment(ws: Workspace, now: datetime | None = None) -> Reading:
 
 
 def _traffic(ws: Workspace, alb_found: bool, lo: datetime, hi: datetime) -> tuple[dict[str, TrafficStats], str]:
-    from bgtool.aws.live import find_alb
-
     alb = find_alb(ws.aws, ws.config) if alb_found else None
     if alb is None:
         return {}, ""
@@ -217,7 +215,3 @@ class PanelState:
             self.terraform[(e.layer, e.address)] = (e.action or "", now)
         elif e.kind in ("apply_complete", "apply_errored"):
             self.terraform.pop((e.layer, e.address), None)
-
-
-def age(reading: Reading | None, now: datetime | None = None) -> timedelta | None:
-    return None if reading is None else (now or datetime.now(UTC)) - reading.at
