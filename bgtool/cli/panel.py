@@ -27,7 +27,6 @@ from bgtool.terraform.workspace import Workspace
 
 READ_EVERY_SECONDS = 2.0
 _NOTE_STYLE = {"ok": "green", "warn": "yellow", "error": "red", "detail": "dim", "info": ""}
-_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 
 
 # -- what it looks like (pure: a state, a reading and the time in; a renderable out) -----------------
@@ -102,7 +101,7 @@ def _steps(state: PanelState) -> Table:
     for name in ("step", "weights", "verdict", "traffic"):
         table.add_column(name)
     for row in state.steps:
-        verdict = Text(row.verdict or "…", style=_VERDICT_STYLE.get(row.verdict, "dim"))
+        verdict = Text(row.verdict or "…", style=ui.VERDICT_STYLE.get(row.verdict, ("dim", ""))[0])
         table.add_row(Text(row.label), Text(row.weights), verdict, Text(row.evidence, style="dim"))
     return table
 
@@ -162,15 +161,22 @@ class LivePanel:
         with self._guard:
             return render_panel(self.env, self.state, self.reading, reading_error=self.reading_error)
 
-    def read_now(self, workspace: Workspace | None = None) -> None:
-        """Take one reading of AWS (the reader thread does this every few seconds)."""
+    def read_now(self, workspace: Workspace | None = None) -> Workspace | None:
+        """Take one reading of AWS (the reader thread does this every few seconds) with WORKSPACE re-read
+        (a switch rewrites the file's active color), or a new one; returns the workspace to read with next."""
         try:
-            reading = read_environment(workspace or Workspace(self.root, self.env))
-            with self._guard:
-                self.reading, self.reading_error = reading, ""
-        except Exception as exc:
+            if workspace is None:
+                workspace = Workspace(self.root, self.env)
+            else:
+                workspace.reload()
+            reading = read_environment(workspace)
+        except Exception as exc:  # the panel says what could not be read; the release goes on
             with self._guard:
                 self.reading_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return workspace
+        with self._guard:
+            self.reading, self.reading_error = reading, ""
+        return workspace
 
     def _start(self) -> None:
         if self._live is None:
@@ -187,15 +193,7 @@ class LivePanel:
         done in it) does not share the interpreter with creating clients for a picture."""
         workspace: Workspace | None = None
         while not self._stop.wait(self.every):
-            try:
-                if workspace is None:
-                    workspace = Workspace(self.root, self.env)
-                else:
-                    workspace.reload()  # a switch rewrites the file's active color
-            except Exception as exc:
-                self.reading_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if workspace is not None:
-                self.read_now(workspace)
+            workspace = self.read_now(workspace)
 
     def pause(self) -> None:
         if self._live is not None:
@@ -226,7 +224,6 @@ def watch_until_interrupted(workspace: Workspace, every: float, console: Console
         with Live(get_renderable=panel.renderable, console=panel.console, refresh_per_second=2, transient=False):
             while True:
                 time.sleep(every)
-                workspace.reload()
                 panel.read_now(workspace)
     except KeyboardInterrupt:
         return

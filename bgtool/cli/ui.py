@@ -171,7 +171,7 @@ class Reporter:
         console.print(f"[green]✓[/] step {e.index}/{e.total}: production {weights} ({e.seconds:.1f}s)")
 
     def _on_TrafficJudged(self, e: events.TrafficJudged) -> None:
-        style, mark = _VERDICT_STYLE.get(e.verdict, ("yellow", "!"))
+        style, mark = VERDICT_STYLE.get(e.verdict, ("yellow", "!"))
         console.print(f"[{style}]{mark}[/] {safe(e.phase)} traffic: {safe(e.text)} ({safe(e.verdict)})", soft_wrap=True)
 
     def _on_Restored(self, e: events.Restored) -> None:
@@ -238,7 +238,8 @@ class Reporter:
         self._refresh()
 
 
-_VERDICT_STYLE = {"pass": ("green", "✓"), "fail": ("red", "✗"), "inconclusive": ("yellow", "!")}
+VERDICT_STYLE = {"pass": ("green", "✓"), "fail": ("red", "✗"), "inconclusive": ("yellow", "!")}
+"""A traffic verdict's color and mark: the lines and the live panel show verdicts alike."""
 
 _NOTE_STYLE = {
     "info": "{text}",

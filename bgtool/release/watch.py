@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bgtool import events
-from bgtool.aws.live import find_alb, read_live, target_group_arns
+from bgtool.aws.live import find_alb, target_group_arns
 from bgtool.aws.metrics import MetricsReader, TrafficStats, metrics_resolution
+from bgtool.compute import compute_for
 from bgtool.config.schema import Color
 from bgtool.records.lock import OperationLock
 from bgtool.release.analysis import publish_delay
@@ -102,14 +103,14 @@ def read_environment(ws: Workspace, now: datetime | None = None) -> Reading:
 
     now = now or datetime.now(UTC)
     config = ws.config
-    live = read_live(ws.aws, config, ws.env)
+    compute = compute_for(ws)  # each color once, through the compute seam; the weights through the router
     production = router_for(ws).live_weights()
     lock = OperationLock.of(ws).current()
     lo, hi = metrics_window(now, metrics_resolution(config), publish_delay(config.embedded))
-    served, error = _traffic(ws, live.alb_found, lo, hi)
+    served, error = _traffic(ws, lo, hi)
     colors = {}
     for color in Color:
-        cl = live.colors[color.value]
+        cl = compute.live(color)
         colors[color.value] = ColorReading(
             color.value, "active" if color is config.active_color else "idle",
             ",".join(cl.versions) or config.colors.of(color).version,
@@ -118,8 +119,8 @@ def read_environment(ws: Workspace, now: datetime | None = None) -> Reading:
     return Reading(ws.env, now, config.traffic.mode, colors, lock.describe() if lock else None, (lo, hi), error)
 
 
-def _traffic(ws: Workspace, alb_found: bool, lo: datetime, hi: datetime) -> tuple[dict[str, TrafficStats], str]:
-    alb = find_alb(ws.aws, ws.config) if alb_found else None
+def _traffic(ws: Workspace, lo: datetime, hi: datetime) -> tuple[dict[str, TrafficStats], str]:
+    alb = find_alb(ws.aws, ws.config)
     if alb is None:
         return {}, ""
     reader = MetricsReader(ws.aws, alb["LoadBalancerArn"], metrics_resolution(ws.config))
