@@ -26,7 +26,7 @@ LAYER = typer.Option(None, "--layer", "-l", help="Only this layer (repeatable): 
 def render(env: str = ENV, as_json: bool = JSON) -> int:
     """Render build/ENV/{base,blue,green,traffic}/ from the templates. Exit 0, or 1 on bad input."""
     ui.set_json_mode(as_json)
-    ws = open_workspace(env)
+    ws = open_workspace(env, render_only=True)
     dirs = ws.render()
     for layer, path in dirs.items():
         ui.console.print(f"rendered {layer:8} {ui.safe(path)}")
