@@ -17,6 +17,7 @@ from typing import Any
 from bgtool.config.schema import list_environments, load_environment
 from bgtool.embedded import mototap
 from bgtool.embedded.dataplane import Files, write_state
+from bgtool.embedded.ecsagent import EcsAgent, TaskView
 from bgtool.embedded.haproxy import HaproxyProcess, ServerStat, parse_stat
 from bgtool.embedded.layout import Files as ConfigFiles
 from bgtool.embedded.layout import (
@@ -107,6 +108,7 @@ class Controller:
         self.supervisor = Supervisor(files.targets, self._command, root,
                                      lambda spec: app_environment(spec, f"http://127.0.0.1:{moto_port}"))
         self.workers = Supervisor(workers_dir(files), self._worker_command, root)
+        self.ecs = EcsAgent()
         self.book = PortBook(files.ports)
         self.claims = PortClaims()
         self.layout = Layout()
@@ -145,7 +147,10 @@ class Controller:
             snap = mototap.read_snapshot()
         except RuntimeError:
             return  # moto changed a dict while it was read; the next tick reads again
-        self.supervisor.sync(target_specs(snap), now)
+        self.ecs.tick(snap, self._task_views(snap), time.time())
+        servable = self.ecs.servable(snap)
+        specs = {key: spec for key, spec in target_specs(snap).items() if not spec.port or key in servable}
+        self.supervisor.sync(specs, now)
         self.workers.sync(worker_specs(snap), now)
         self._read_stats()
         health_up = self._health_up()
@@ -162,6 +167,20 @@ class Controller:
         mototap.set_health(self._overrides())
         self._monitor(now)
         self._publish(snap)
+
+    def _task_views(self, snap: Snapshot) -> dict[str, TaskView]:
+        """What the ECS agent needs to know about each task's process: listening, healthy, failed, gone."""
+        overrides = self._overrides()
+        groups = {s.arn: s.target_group_arn for s in snap.services}
+        views = {}
+        for task in snap.tasks.values():
+            target = self.supervisor.targets.get(task.address)
+            if target is None:
+                continue
+            verdict = overrides.get((groups.get(task.service_arn, ""), task.address))
+            healthy = verdict is not None and verdict[0] == "healthy"
+            views[task.address] = TaskView(listening=target.ready, healthy=healthy, failed=target.failed, gone=False)
+        return views
 
     def _read_stats(self) -> None:
         try:

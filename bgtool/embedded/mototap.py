@@ -10,6 +10,7 @@ internals breaks one small module, loudly.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import pickle
 import sys
 import threading
@@ -19,6 +20,8 @@ from typing import Any
 
 from bgtool.embedded.model import (
     Action,
+    EcsService,
+    EcsTask,
     FixedResponse,
     Forward,
     HealthCheck,
@@ -70,7 +73,7 @@ def install_health_hook() -> None:
         def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
             status = original(self, target, ec2_backend)
             found = _overrides.get((self.arn, target["Id"]))
-            if found is None and _following and str(target["Id"]).startswith("i-"):
+            if found is None and _following and _checked_here(str(target["Id"])):
                 found = NOT_SEEN_YET  # never "healthy" before a health check has seen it
             if found is not None and status.status == "healthy":
                 status.status, status.reason, status.description = found
@@ -78,6 +81,11 @@ def install_health_hook() -> None:
 
         FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
         _hooked = True
+
+
+def _checked_here(target_id: str) -> bool:
+    """A target whose health the data plane checks: an instance, or a task on a loopback address."""
+    return target_id.startswith("i-") or _is_loopback(target_id)
 
 
 _percentiles_hooked = False
@@ -147,8 +155,9 @@ def read_snapshot() -> Snapshot:
             ec2 = _ec2_backend(ec2_backends, account, region)
             if ec2 is not None:
                 _workers(ec2, workers)
+    services, tasks = _ecs()
     return Snapshot(tuple(sorted(listeners, key=lambda lst: (lst.lb_name, lst.port))), groups, instances,
-                    _weighted_records(), workers)
+                    _weighted_records(), workers, services, tasks)
 
 
 def _workers(ec2: Any, out: dict[str, Instance]) -> None:
@@ -265,6 +274,189 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+# --------------------------------------------------------------------------------------------
+# ECS: the data plane is the agent of every service's tasks (moto 5.2 starts none)
+# --------------------------------------------------------------------------------------------
+
+TASK_HOLDS_STATUS = {"progression": "manual", "times": 10**9}
+"""moto moves a task one state on (RUNNING, DEACTIVATING, ... STOPPED) at every describe_tasks; the data
+plane sets a task's status from its process instead, so describe_tasks must not move it."""
+
+
+def install_ecs_agent() -> None:
+    """Let the data plane own the tasks' status (see TASK_HOLDS_STATUS)."""
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition("ecs::task", TASK_HOLDS_STATUS)
+
+
+def _ecs() -> tuple[tuple[EcsService, ...], dict[str, EcsTask]]:
+    """Every service with a target group, and the tasks of those services that have not stopped.
+
+    A deleted service stays (INACTIVE, as on AWS for a while) with a desired count of 0 here, so its
+    tasks are stopped like those of a service scaled to zero."""
+    from moto.ecs.models import ecs_backends
+
+    services: list[EcsService] = []
+    tasks: dict[str, EcsTask] = {}
+    for account, regions in list(dict.items(ecs_backends)):
+        for region, backend in list(dict.items(regions)):
+            found = {}
+            for service in list(backend.services.values()):
+                value = _ecs_service(backend, service, account, region)
+                if value is not None:
+                    found[(value.cluster, value.name)] = value
+                    services.append(value)
+            for cluster, cluster_tasks in list(backend.tasks.items()):
+                for task in list(cluster_tasks.values()):
+                    value = _ecs_task(backend, task, found.get((cluster, str(task.group).removeprefix("service:"))))
+                    if value is not None:
+                        tasks[value.arn] = value
+    return tuple(sorted(services, key=lambda s: s.arn)), tasks
+
+
+def _ecs_service(backend: Any, service: Any, account: str, region: str) -> EcsService | None:
+    balancers = [lb for lb in service.load_balancers or [] if lb.get("targetGroupArn")]
+    if not balancers or not service.task_definition:
+        return None
+    desired = _int(service.desired_count, 0) if service.status == "ACTIVE" else 0
+    try:
+        definition = backend.describe_task_definition(service.task_definition).arn
+    except Exception:  # deregistered meanwhile: the service keeps its tasks until it names another
+        definition = service.task_definition
+    tags = {t.get("key", ""): t.get("value", "") for t in service.tags or []}
+    return EcsService(service.arn, service.cluster_name, service.name, desired, definition,
+                      balancers[0]["targetGroupArn"], _int(balancers[0].get("containerPort"), 80), tags, region,
+                      account)
+
+
+def _ecs_task(backend: Any, task: Any, service: EcsService | None) -> EcsTask | None:
+    """A task the data plane started for SERVICE (its address is a loopback one), unless it has stopped."""
+    address = _task_address(task)
+    if service is None or not _is_loopback(address) or task.last_status == "STOPPED":
+        return None
+    return EcsTask(task.task_arn, service.arn, task.task_definition_arn,
+                   _image_version(backend, task.task_definition_arn), address, service.container_port,
+                   task.last_status, task.desired_status)
+
+
+def _is_loopback(address: str) -> bool:
+    """An IPv4 loopback address written as one (it goes into haproxy.cfg as it is)."""
+    try:
+        return ipaddress.IPv4Address(address).is_loopback and str(ipaddress.IPv4Address(address)) == address
+    except ValueError:
+        return False
+
+
+def _task_address(task: Any) -> str:
+    for attachment in task.attachments:
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address":
+                return str(detail.get("value"))
+    return ""
+
+
+def _image_version(backend: Any, definition_arn: str) -> str:
+    """The tag of the task definition's first container image, "latest" without one."""
+    try:
+        image = str(backend.describe_task_definition(definition_arn).container_definitions[0].get("image", ""))
+    except Exception:
+        return "0.0.0"
+    name, _, tag = image.rpartition(":")
+    return tag if name and "/" not in tag else "latest"
+
+
+def _ecs_backend(service: EcsService) -> Any:
+    from moto.ecs.models import ecs_backends
+
+    return ecs_backends[service.account][service.region]
+
+
+def _moto_service(service: EcsService) -> Any:
+    return _ecs_backend(service).services[f"{service.cluster}:{service.name}"]
+
+
+def launch_task(service: EcsService, definition: str, address: str, started_by: str) -> str:
+    """A new PENDING task of SERVICE on ADDRESS (its awsvpc IP), registered in the service's target group."""
+    import copy
+    import uuid
+
+    from moto.ecs.models import Task
+    from moto.elbv2.models import elbv2_backends
+
+    backend = _ecs_backend(service)
+    moto_service = _moto_service(service)
+    # Built as run_task builds a Fargate task, minus two things moto 5.2 cannot do for this task definition:
+    # placement arithmetic (it wants a memory size per container) and the awsvpc network interface
+    # (it reads an attribute its network interfaces lack). The attachment is written here instead.
+    shape = copy.copy(backend.describe_task_definition(definition))
+    shape.network_mode = "none"
+    task = Task(backend._get_cluster(service.cluster), shape, None, None, backend=backend,
+                group=f"service:{service.name}", launch_type="FARGATE", started_by=started_by,
+                platform_version=moto_service.platform_version)
+    task.network_configuration = moto_service.network_configuration
+    subnets = (moto_service.network_configuration or {}).get("awsvpcConfiguration", {}).get("subnets") or [""]
+    task.attachments = [{"id": str(uuid.uuid4()), "type": "ElasticNetworkInterface", "status": "ATTACHED",
+                         "details": [{"name": "subnetId", "value": subnets[0]},
+                                     {"name": "privateIPv4Address", "value": address}]}]
+    task.tags = [dict(t) for t in moto_service.tags or []] if moto_service.propagate_tags == "SERVICE" else []
+    task.last_status = "PENDING"
+    backend.tasks.setdefault(service.cluster, {})[task.task_arn] = task
+    elbv2_backends[service.account][service.region].register_targets(
+        service.target_group_arn, [{"Id": address, "Port": service.container_port}])
+    return str(task.task_arn)
+
+
+def _moto_task(service: EcsService, task_arn: str) -> Any:
+    backend = _ecs_backend(service)
+    return backend.tasks.get(service.cluster, {}).get(task_arn)
+
+
+def set_task_status(service: EcsService, task_arn: str, status: str) -> None:
+    task = _moto_task(service, task_arn)
+    if task is not None:
+        task.last_status = status
+        for container in task.containers:
+            container.last_status = status
+
+
+def stop_task(service: EcsService, task: EcsTask, reason: str) -> None:
+    """Deregister TASK from the target group and ask it to stop (its process drains, then stops)."""
+    from moto.elbv2.models import elbv2_backends
+
+    group = elbv2_backends[service.account][service.region].target_groups.get(service.target_group_arn)
+    if group is not None and task.address in group.targets:
+        group.deregister([{"Id": task.address}])
+    found = _moto_task(service, task.arn)
+    if found is not None:
+        found.desired_status = "STOPPED"
+        found.last_status = "DEACTIVATING"
+        found.stopped_reason = reason
+
+
+def finish_task(service: EcsService, task_arn: str) -> None:
+    """TASK's process is gone: STOPPED, its network attachment deleted, as Fargate does."""
+    found = _moto_task(service, task_arn)
+    if found is None:
+        return
+    set_task_status(service, task_arn, "STOPPED")
+    found.desired_status = "STOPPED"
+    for attachment in found.attachments:
+        attachment["status"] = "DELETED"
+
+
+def set_service_counts(service: EcsService, running: int, pending: int, deployments: list[dict[str, Any]]) -> None:
+    """What describe_services reports: the counts of the tasks that run, and the deployments rolling."""
+    moto_service = _moto_service(service)
+    moto_service.running_count = running
+    moto_service.pending_count = pending
+    moto_service.deployments = deployments
+
+
+def service_deployments(service: EcsService) -> list[dict[str, Any]]:
+    return [dict(d) for d in _moto_service(service).deployments or []]
 
 
 def dump_backends(path: Path) -> None:
