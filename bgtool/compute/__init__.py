@@ -1,12 +1,13 @@
 """What runs a color: one kind per `app.compute`, and the workers that follow the live color.
 
-The gate, the switch's bakes and `status` read a color through `ColorCompute` only, so a compute
-kind is a module here plus one entry in `KINDS`: EC2 Auto Scaling groups
-(`autoscaling.AutoScalingCompute`). `workers` hands a color's queue workers over at a switch.
+The gate, the switch's bakes, deploy's wait, rollback and `status` read a color through
+`ColorCompute` only, so a compute kind is a module here plus one entry in `KINDS`: EC2 Auto Scaling
+groups (`autoscaling.AutoScalingCompute`) and ECS services on Fargate (`ecs.EcsCompute`). `workers`
+hands a color's queue workers over at a switch.
 
-The environment file may name a kind that is rendered and validated but not operated yet (ecs:
-the ECS service per color, without its release logic). `require_operable` is the one rule that
-refuses such an environment before anything past rendering touches AWS or Terraform.
+The environment file may name a kind that is rendered and validated but not operated yet.
+`require_operable` is the one rule that refuses such an environment before anything past rendering
+touches AWS or Terraform.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ def _autoscaling(ws: Workspace) -> ColorCompute:
     return AutoScalingCompute(ws)
 
 
-KINDS: dict[str, ComputeFactory] = {"autoscaling": _autoscaling}
+def _ecs(ws: Workspace) -> ColorCompute:
+    from bgtool.compute.ecs import EcsCompute
+
+    return EcsCompute(ws)
+
+
+KINDS: dict[str, ComputeFactory] = {"autoscaling": _autoscaling, "ecs": _ecs}
 """The compute kinds bgtool can operate (plan, apply, deploy, switch, status, ...), by `app.compute`."""
 
 
@@ -51,7 +58,7 @@ def require_operable(loaded: LoadedEnvironment) -> None:
     kind = loaded.config.app.compute
     if kind in KINDS:
         return
-    operable = ", ".join(KINDS)
+    operable = " or ".join(KINDS)
     raise UnsupportedCompute(
         f"environments/{loaded.env}.yaml: app.compute {kind} is supported so far by 'bgtool render' and "
         f"'bgtool iam' only; plan, apply, status, deploy, verify, switch and every other command need "

@@ -349,6 +349,12 @@ SECRET_ARN = (
 EnvVarName = Annotated[str, Field(pattern=ENV_VAR_NAME)]
 
 
+def image_version(image: str) -> str:
+    """The version an ECS task runs: the tag of its image (REPOSITORY:VERSION), "latest" without one."""
+    name, _, tag = image.rpartition(":")
+    return tag if name and "/" not in tag else "latest"
+
+
 class EcsSettings(Strict):
     """A color as an ECS service on Fargate (`app.compute: ecs`): one task definition per version, its
     container listening on app.port in the color's target group. Capacity is colors.COLOR's desired,

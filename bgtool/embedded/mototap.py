@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bgtool.config.schema import image_version
 from bgtool.embedded.model import (
     Action,
     EcsService,
@@ -359,13 +360,11 @@ def _task_address(task: Any) -> str:
 
 
 def _image_version(backend: Any, definition_arn: str) -> str:
-    """The tag of the task definition's first container image, "latest" without one."""
     try:
         image = str(backend.describe_task_definition(definition_arn).container_definitions[0].get("image", ""))
-    except Exception:
+    except Exception:  # deregistered meanwhile
         return "0.0.0"
-    name, _, tag = image.rpartition(":")
-    return tag if name and "/" not in tag else "latest"
+    return image_version(image)
 
 
 def _ecs_backend(service: EcsService) -> Any:

@@ -1,6 +1,6 @@
-"""app.compute ecs, the slice without release support: the file is validated, both colors render as ECS
-services from one template, the apply role covers the ECS resources, and every command past rendering
-refuses the environment before it touches anything."""
+"""app.compute ecs: the file is validated, both colors render as ECS services from one template, the apply
+role covers the ECS resources, the kind is operable (compute.KINDS), and a kind without an entry there
+is refused by every command past rendering before it touches anything (shown with ecs taken out)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from bgtool.cli.app import main
-from bgtool.compute import UnsupportedCompute, compute_for, require_operable
+from bgtool.compute import KINDS, UnsupportedCompute, compute_for, require_operable
+from bgtool.compute.ecs import EcsCompute
 from bgtool.config.schema import FARGATE_MEMORY, LOG_RETENTION_DAYS, load_environment
 from bgtool.drift.collect import Checker
 from bgtool.errors import ConfigError
@@ -213,10 +214,24 @@ def test_ecs_service_alarms_are_the_color_modules_alarms() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The refusal: nothing past rendering acts on an ecs environment
+# Operable; and the refusal of a kind that is not (ecs taken out of KINDS)
 # --------------------------------------------------------------------------------------------
 
 
+def test_ecs_is_operable_through_the_compute_seam(project: Path) -> None:
+    loaded = load_environment(project, ENV)
+    require_operable(loaded)
+    ws = SimpleNamespace(loaded=loaded, config=loaded.config)
+    assert isinstance(compute_for(ws), EcsCompute)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def not_operable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ecs as a kind that is rendered and validated but has no release support."""
+    monkeypatch.delitem(KINDS, "ecs")
+
+
+@pytest.mark.usefixtures("not_operable")
 def test_require_operable_refuses_ecs_and_passes_autoscaling(project: Path) -> None:
     require_operable(load_environment(project, "local"))
     with pytest.raises(UnsupportedCompute) as info:
@@ -226,12 +241,14 @@ def test_require_operable_refuses_ecs_and_passes_autoscaling(project: Path) -> N
                                "with app.compute: autoscaling.")
 
 
+@pytest.mark.usefixtures("not_operable")
 def test_compute_for_refuses_before_building_a_compute(project: Path) -> None:
     ws = SimpleNamespace(loaded=load_environment(project, ENV), config=load_environment(project, ENV).config)
     with pytest.raises(UnsupportedCompute, match=re.escape(REFUSAL)):
         compute_for(ws)  # type: ignore[arg-type]
 
 
+@pytest.mark.usefixtures("not_operable")
 @pytest.mark.parametrize("argv", [["plan", ENV], ["apply", ENV, "--yes"], ["status", ENV], ["verify", ENV],
                                   ["deploy", ENV, "1.1.0", "--yes"], ["switch", ENV, "--yes"], ["history", ENV]])
 def test_commands_past_render_refuse_and_change_nothing(project: Path, monkeypatch: pytest.MonkeyPatch,
@@ -255,6 +272,7 @@ def test_render_and_iam_work_for_ecs(project: Path, monkeypatch: pytest.MonkeyPa
     assert "PassEcsRoles" in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("not_operable")
 def test_drift_reports_the_refusal_as_the_environments_error(project: Path) -> None:
     report = Checker(project, jobs=1).check_env(ENV)
     assert report.errors == [REFUSAL] and report.items == []

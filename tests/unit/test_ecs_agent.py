@@ -230,3 +230,23 @@ def test_haproxy_points_at_the_task_address() -> None:
     moved = {"tg.x/s0": ServerState(8000, address="127.0.0.3")}
     assert runtime_commands({"tg.x/s0": ServerState(8000, address="127.0.0.2")}, moved) == [
         "set server tg.x/s0 addr 127.0.0.3 port 8000"]
+
+
+def test_the_ecs_compute_reads_the_color_the_agent_runs(aws: dict[str, Any], tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from bgtool.compute.ecs import ecs_color_live
+    from bgtool.config.schema import Color
+
+    agent = EcsAgent(AddressClaims(tmp_path))
+    agent.tick(mototap.read_snapshot(), {}, datetime.datetime.now())
+    started = mototap.read_snapshot()
+    agent.tick(started, _views(started), datetime.datetime.now())
+    reader = SimpleNamespace(client=boto3.client)
+    live = ecs_color_live(reader, SimpleNamespace(name="app"), Color("blue"), aws["tg"])  # type: ignore[arg-type]
+    assert (live.asg_names, live.desired, live.in_service, live.versions) == (["app-blue"], 2, 2, ["1.0.0"])
+    assert live.task_definition == "app-blue:1" and live.group_label == "ECS service"
+    assert sorted(live.instance_ids) == sorted(t.address for t in started.tasks.values())
+    assert sorted(t.id for t in live.targets) == sorted(live.instance_ids)
+    green = ecs_color_live(reader, SimpleNamespace(name="app"), Color("green"), None)  # type: ignore[arg-type]
+    assert (green.asg_names, green.members) == ([], [])
