@@ -286,11 +286,38 @@ TASK_HOLDS_STATUS = {"progression": "manual", "times": 10**9}
 plane sets a task's status from its process instead, so describe_tasks must not move it."""
 
 
+SERVICE_SETTINGS = ("deploymentConfiguration", "healthCheckGracePeriodSeconds", "enableECSManagedTags",
+                    "enableExecuteCommand")
+"""What moto 5.2's create_service drops (its update_service keeps them): without them describe_services
+answers defaults, and Terraform would plan to change the service back at every plan."""
+
+_ecs_hooked = False
+
+
 def install_ecs_agent() -> None:
-    """Let the data plane own the tasks' status (see TASK_HOLDS_STATUS)."""
+    """Let the data plane own the tasks' status (see TASK_HOLDS_STATUS), and make create_service keep the
+    service's settings (SERVICE_SETTINGS) as update_service does."""
+    global _ecs_hooked
+    from moto.core.utils import camelcase_to_underscores
+    from moto.ecs.responses import EC2ContainerServiceResponse
     from moto.moto_api import state_manager
 
     state_manager.set_transition("ecs::task", TASK_HOLDS_STATUS)
+    with _installed:
+        if _ecs_hooked:
+            return
+        original = EC2ContainerServiceResponse.create_service
+
+        def create_service(self: Any) -> Any:
+            answer = original(self)
+            service = answer.result["service"]
+            for name in SERVICE_SETTINGS:
+                if self._get_param(name) is not None:
+                    setattr(service, camelcase_to_underscores(name), self._get_param(name))
+            return answer
+
+        EC2ContainerServiceResponse.create_service = create_service  # type: ignore[method-assign]
+        _ecs_hooked = True
 
 
 def _ecs() -> tuple[tuple[EcsService, ...], dict[str, EcsTask]]:

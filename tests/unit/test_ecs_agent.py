@@ -250,3 +250,14 @@ def test_the_ecs_compute_reads_the_color_the_agent_runs(aws: dict[str, Any], tmp
     assert sorted(t.id for t in live.targets) == sorted(live.instance_ids)
     green = ecs_color_live(reader, SimpleNamespace(name="app"), Color("green"), None)  # type: ignore[arg-type]
     assert (green.asg_names, green.members) == ([], [])
+
+
+def test_create_service_keeps_the_settings_terraform_reads_back(aws: dict[str, Any]) -> None:
+    mototap.install_ecs_agent()
+    ecs = aws["ecs"]
+    ecs.create_service(cluster="app", serviceName="app-green", taskDefinition=aws["definitions"][0], desiredCount=0,
+                       deploymentConfiguration={"minimumHealthyPercent": 100, "maximumPercent": 200},
+                       healthCheckGracePeriodSeconds=60, enableECSManagedTags=True)
+    (found,) = ecs.describe_services(cluster="app", services=["app-green"])["services"]
+    assert (found["healthCheckGracePeriodSeconds"], found["enableECSManagedTags"]) == (60, True)
+    assert found["deploymentConfiguration"] == {"minimumHealthyPercent": 100, "maximumPercent": 200}
