@@ -782,6 +782,17 @@ class Environment(Strict):
                              f"instances); remove it or set app.compute: autoscaling")
         return v
 
+    @field_validator("gate")
+    @classmethod
+    def _host_checks(cls, v: GateSettings, info: ValidationInfo) -> GateSettings:
+        """testinfra's host checks run on a color's EC2 instances (found by instance id): a Fargate task
+        has none to reach, so they are refused rather than judged against nothing."""
+        app = info.data.get("app")
+        if v.host_checks is not None and app is not None and app.compute == "ecs":
+            raise ValueError("'host_checks' is not available with app.compute ecs (they run on EC2 instances); "
+                             "remove gate.host_checks or set app.compute: autoscaling")
+        return v
+
     @field_validator("traffic")
     @classmethod
     def _dns_mode(cls, v: TrafficSettings, info: ValidationInfo) -> TrafficSettings:

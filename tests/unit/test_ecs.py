@@ -153,6 +153,15 @@ def test_ec2_only_sections_are_refused_with_compute_ecs(project: Path, section: 
                                  "autoscaling"]
 
 
+def test_host_checks_are_refused_with_compute_ecs(project: Path) -> None:
+    path = project / ECS_FILE
+    checks = "  host_checks: { module: tests/hosts/test_local_host.py, connection: local }\n"
+    path.write_text(path.read_text().replace("gate:\n", "gate:\n" + checks, 1))
+    assert problems(project) == [f"line {line_of(project, 'gate:')}: gate: 'host_checks' is not available with "
+                                 "app.compute ecs (they run on EC2 instances); remove gate.host_checks or set "
+                                 "app.compute: autoscaling"]
+
+
 def test_schema_and_module_agree_on_fargate_sizes_and_retention() -> None:
     service = (REPO / "modules/ecs-service/variables.tf").read_text()
     cpus = re.search(r"contains\(\[([\d, ]+)\], var\.cpu\)", service)
