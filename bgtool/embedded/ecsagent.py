@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import tempfile
 import uuid
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bgtool.embedded.model import EcsService, EcsTask, Snapshot
+
+log = logging.getLogger("bgtool.dataplane")
 
 MAXIMUM_PERCENT = 200
 """The service's deployment_maximum_percent (modules/ecs-service): new tasks start beside the old."""
@@ -210,38 +213,64 @@ class EcsAgent:
         used = {t.address for t in snap.tasks.values()} | set(views)
         for arn in decisions.running:
             task = snap.tasks[arn]
-            mototap.set_task_status(services[task.service_arn], arn, "RUNNING")
+            _attempt(f"mark task {arn} RUNNING", mototap.set_task_status, services[task.service_arn], arn, "RUNNING")
         for stop in decisions.stops:
             task = snap.tasks[stop.task_arn]
-            mototap.stop_task(services[task.service_arn], task, stop.reason)
+            _attempt(f"stop task {task.arn}", mototap.stop_task, services[task.service_arn], task, stop.reason)
         for arn in decisions.finished:
             task = snap.tasks[arn]
-            mototap.finish_task(services[task.service_arn], arn)
-            if task.address not in self.refused:
-                self.claims.release(task.address)
-            self.refused.discard(task.address)
-        self._counts(snap, services, now)
+            if _attempt(f"finish task {arn}", mototap.finish_task, services[task.service_arn], arn):
+                if task.address not in self.refused:
+                    self.claims.release(task.address)
+                self.refused.discard(task.address)
+        for service in services.values():
+            _attempt(f"report the counts of {service.name}", self._counts, snap, service, now)
         for launch in decisions.launches:
-            address = self.claims.next_free(used)
-            if address is None:
-                break
-            used.add(address)
-            service = services[launch.service_arn]
-            started_by = _primary_id(mototap.service_deployments(service), launch.task_definition)
-            mototap.launch_task(service, launch.task_definition, address, started_by)
+            self._launch(services[launch.service_arn], launch.task_definition, used)
         return decisions
 
-    def _counts(self, snap: Snapshot, services: Mapping[str, EcsService], now: Any) -> None:
+    def _launch(self, service: EcsService, definition: str, used: set[str]) -> None:
         from bgtool.embedded import mototap
 
-        for service in services.values():
-            tasks = [t for t in snap.tasks.values() if t.service_arn == service.arn]
-            previous = mototap.service_deployments(service)
-            wanted = deployments(service, tasks, previous, now)
-            if wanted != previous:
-                running = sum(1 for t in tasks if t.wanted and t.last_status == "RUNNING")
-                pending = sum(1 for t in tasks if t.wanted and t.last_status == "PENDING")
-                mototap.set_service_counts(service, running, pending, wanted)
+        address = self.claims.next_free(used)
+        if address is None:
+            log.error("no free loopback address for a task of %s", service.name)
+            return
+        used.add(address)
+        started_by = _primary_id(mototap.service_deployments(service), definition)
+        if not _attempt(f"start a task of {service.name}", mototap.launch_task, service, definition, address,
+                        started_by):
+            self.claims.release(address)
+
+    def _counts(self, snap: Snapshot, service: EcsService, now: Any) -> None:
+        from bgtool.embedded import mototap
+
+        tasks = [t for t in snap.tasks.values() if t.service_arn == service.arn]
+        previous = mototap.service_deployments(service)
+        wanted = deployments(service, tasks, previous, now)
+        if wanted != previous:
+            running = sum(1 for t in tasks if t.wanted and t.last_status == "RUNNING")
+            pending = sum(1 for t in tasks if t.wanted and t.last_status == "PENDING")
+            mototap.set_service_counts(service, running, pending, wanted)
+
+
+def _attempt(what: str, action: Any, *args: Any) -> bool:
+    """One write into moto; a failure (a target group or service deleted meanwhile) is logged and left to the
+    next tick, and never stops the rest of the data plane's tick."""
+    try:
+        action(*args)
+    except Exception as exc:
+        message = f"ECS agent could not {what}: {exc}"
+        if message not in _LOGGED:  # once, not ten times a second
+            _LOGGED[message] = None
+            while len(_LOGGED) > 100:
+                del _LOGGED[next(iter(_LOGGED))]
+            log.warning(message)
+        return False
+    return True
+
+
+_LOGGED: dict[str, None] = {}
 
 
 def _primary_id(deployments: list[dict[str, Any]], definition: str) -> str:
