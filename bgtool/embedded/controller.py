@@ -343,6 +343,7 @@ class Controller:
             "load_balancers": list(lbs.values()), "targets": targets, "problems": problems,
             "dns_names": self._dns_document(snap),
             "workers": [w.to_dict() for _, w in sorted(self.workers.targets.items())],
+            "ecs_services": _ecs_document(snap, {a for a, t in self.supervisor.targets.items() if t.ready}),
         }
 
     def _dns_document(self, snap: Snapshot) -> list[dict[str, Any]]:
@@ -355,6 +356,18 @@ class Controller:
                         "weights": {r.set_identifier: r.weight for r, _ in answers},
                         "load_balancers": {r.set_identifier: lst.lb_name for r, lst in answers}})
         return out
+
+
+def _ecs_document(snap: Snapshot, serving: set[str]) -> list[dict[str, Any]]:
+    """Each ECS service with its desired count and how many of its tasks have a process that listens
+    (what `local restore` waits for)."""
+    out = []
+    for service in snap.services:
+        tasks = [t for t in snap.tasks.values() if t.service_arn == service.arn and t.wanted]
+        out.append({"name": service.name, "cluster": service.cluster, "desired": service.desired,
+                    "running": sum(1 for t in tasks if t.address in serving),
+                    "tasks": sorted(t.address for t in tasks)})
+    return out
 
 
 def _free(port: int) -> bool:

@@ -65,6 +65,8 @@ class Decisions:
     stops: list[Stop] = field(default_factory=list)
     running: list[str] = field(default_factory=list)
     """PENDING tasks whose process listens: RUNNING now."""
+    pending: list[str] = field(default_factory=list)
+    """RUNNING tasks without a process (restored from `local save`): PENDING until it listens."""
     finished: list[str] = field(default_factory=list)
     """Stopping tasks whose process is gone: STOPPED now."""
 
@@ -79,6 +81,8 @@ def decide(snap: Snapshot, views: Mapping[str, TaskView]) -> Decisions:
         view = views.get(task.address, TaskView())
         if task.wanted and task.last_status == "PENDING" and view.listening:
             out.running.append(task.arn)
+        if task.wanted and task.last_status == "RUNNING" and view.gone:
+            out.pending.append(task.arn)
         if not task.wanted and view.gone:
             out.finished.append(task.arn)
     return out
@@ -214,6 +218,9 @@ class EcsAgent:
         for arn in decisions.running:
             task = snap.tasks[arn]
             _attempt(f"mark task {arn} RUNNING", mototap.set_task_status, services[task.service_arn], arn, "RUNNING")
+        for arn in decisions.pending:
+            task = snap.tasks[arn]
+            _attempt(f"mark task {arn} PENDING", mototap.set_task_status, services[task.service_arn], arn, "PENDING")
         for stop in decisions.stops:
             task = snap.tasks[stop.task_arn]
             _attempt(f"stop task {task.arn}", mototap.stop_task, services[task.service_arn], task, stop.reason)

@@ -94,6 +94,11 @@ def test_a_pending_task_runs_once_its_process_listens() -> None:
     assert decide(snap(pending), {"127.0.0.2": TaskView(listening=True, gone=False)}).running == ["t2"]
 
 
+def test_a_restored_running_task_is_pending_until_its_process_listens_again() -> None:
+    assert decide(snap(task(2)), {}).pending == ["t2"]
+    assert decide(snap(task(2)), {"127.0.0.2": STARTING}).pending == []
+
+
 def test_deployments_report_the_primary_and_the_old_definition_while_it_runs() -> None:
     now = datetime.datetime(2026, 1, 1)
     rolling = deployments(SERVICE, [task(2, "td:1"), task(3), task(4, status="PENDING")], [], now)
