@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import json
 import pickle
 import sys
 import threading
@@ -318,6 +319,66 @@ def install_ecs_agent() -> None:
 
         EC2ContainerServiceResponse.create_service = create_service  # type: ignore[method-assign]
         _ecs_hooked = True
+
+
+_tags_hooked = False
+
+
+def install_scalable_target_tags() -> None:
+    """Tags of Application Auto Scaling scalable targets (modules/ecs-service bounds a service's desired
+    count with one): moto 5.2 ignores RegisterScalableTarget's Tags and does not implement
+    ListTagsForResource, TagResource or UntagResource, which the Terraform provider calls on every read
+    (an HTTP 500 there fails the plan). The tags live on moto's target object, so `local save` keeps them."""
+    global _tags_hooked
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    with _installed:
+        if _tags_hooked:
+            return
+        register = ApplicationAutoScalingResponse.register_scalable_target
+
+        def register_scalable_target(self: Any) -> str:
+            answer = register(self)
+            if self._get_param("Tags"):
+                target = _scalable_target(self, json.loads(answer)["ScalableTargetARN"])
+                target.bgtool_tags = dict(self._get_param("Tags"))
+            return answer
+
+        def list_tags_for_resource(self: Any) -> str:
+            return json.dumps({"Tags": _target_tags(self)})
+
+        def tag_resource(self: Any) -> str:
+            _target_tags(self).update(self._get_param("Tags") or {})
+            return "{}"
+
+        def untag_resource(self: Any) -> str:
+            tags = _target_tags(self)
+            for key in self._get_param("TagKeys") or []:
+                tags.pop(key, None)
+            return "{}"
+
+        ApplicationAutoScalingResponse.register_scalable_target = register_scalable_target  # type: ignore[method-assign]
+        ApplicationAutoScalingResponse.list_tags_for_resource = list_tags_for_resource  # type: ignore[attr-defined]
+        ApplicationAutoScalingResponse.tag_resource = tag_resource  # type: ignore[attr-defined]
+        ApplicationAutoScalingResponse.untag_resource = untag_resource  # type: ignore[attr-defined]
+        _tags_hooked = True
+
+
+def _scalable_target(response: Any, arn: str) -> Any:
+    from moto.core.exceptions import JsonRESTError
+
+    for by_resource in list(response.applicationautoscaling_backend.targets.values()):
+        for target in list(by_resource.values()):
+            if target.arn == arn:
+                return target
+    raise JsonRESTError("ResourceNotFoundException", f"No scalable target found for {arn}")
+
+
+def _target_tags(response: Any) -> dict[str, str]:
+    target = _scalable_target(response, response._get_param("ResourceARN"))
+    if not hasattr(target, "bgtool_tags"):
+        target.bgtool_tags = {}
+    return target.bgtool_tags  # type: ignore[no-any-return]
 
 
 def _ecs() -> tuple[tuple[EcsService, ...], dict[str, EcsTask]]:

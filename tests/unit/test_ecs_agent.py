@@ -266,3 +266,17 @@ def test_create_service_keeps_the_settings_terraform_reads_back(aws: dict[str, A
     (found,) = ecs.describe_services(cluster="app", services=["app-green"])["services"]
     assert (found["healthCheckGracePeriodSeconds"], found["enableECSManagedTags"]) == (60, True)
     assert found["deploymentConfiguration"] == {"minimumHealthyPercent": 100, "maximumPercent": 200}
+
+
+def test_scalable_targets_keep_their_tags(aws: dict[str, Any]) -> None:
+    mototap.install_scalable_target_tags()
+    scaling = boto3.client("application-autoscaling")
+    arn = scaling.register_scalable_target(
+        ServiceNamespace="ecs", ResourceId="service/app/app-blue", ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=0, MaxCapacity=4, Tags={"bgtool:env": "e"})["ScalableTargetARN"]
+    assert scaling.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"bgtool:env": "e"}
+    scaling.tag_resource(ResourceARN=arn, Tags={"team": "platform"})
+    scaling.untag_resource(ResourceARN=arn, TagKeys=["bgtool:env"])
+    assert scaling.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"team": "platform"}
+    with pytest.raises(scaling.exceptions.ResourceNotFoundException):
+        scaling.list_tags_for_resource(ResourceARN=arn + "x")
