@@ -288,7 +288,7 @@ plane sets a task's status from its process instead, so describe_tasks must not 
 
 
 SERVICE_SETTINGS = ("deploymentConfiguration", "healthCheckGracePeriodSeconds", "enableECSManagedTags",
-                    "enableExecuteCommand")
+                    "enableExecuteCommand", "availabilityZoneRebalancing")
 """What moto 5.2's create_service drops (its update_service keeps them): without them describe_services
 answers defaults, and Terraform would plan to change the service back at every plan."""
 

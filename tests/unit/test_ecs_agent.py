@@ -262,9 +262,11 @@ def test_create_service_keeps_the_settings_terraform_reads_back(aws: dict[str, A
     ecs = aws["ecs"]
     ecs.create_service(cluster="app", serviceName="app-green", taskDefinition=aws["definitions"][0], desiredCount=0,
                        deploymentConfiguration={"minimumHealthyPercent": 100, "maximumPercent": 200},
-                       healthCheckGracePeriodSeconds=60, enableECSManagedTags=True)
+                       healthCheckGracePeriodSeconds=60, enableECSManagedTags=True,
+                       availabilityZoneRebalancing="DISABLED")
     (found,) = ecs.describe_services(cluster="app", services=["app-green"])["services"]
     assert (found["healthCheckGracePeriodSeconds"], found["enableECSManagedTags"]) == (60, True)
+    assert found["availabilityZoneRebalancing"] == "DISABLED"
     assert found["deploymentConfiguration"] == {"minimumHealthyPercent": 100, "maximumPercent": 200}
 
 
