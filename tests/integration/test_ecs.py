@@ -3,8 +3,9 @@
 `local-ecs` is applied once on this module's own embedded AWS; the tests run in file order. Each
 color is an ECS service whose tasks are processes on loopback addresses of their own, registered as
 `ip` targets; what is checked is what a person sees: answers through the listeners, `bgtool status`,
-the ECS API, a deploy that replaces the idle color's tasks while the live one serves, and a switch
-under a steady request stream without one failed request.
+the ECS API, a deploy that replaces the idle color's tasks while the live one serves, a switch and a
+rollback under a steady request stream without one failed request, a clean drift check, and the
+tasks of a saved environment running again after a restore.
 """
 
 from __future__ import annotations
@@ -134,6 +135,18 @@ def test_verify_and_switch_under_a_steady_stream_lose_no_request(ecs: Project) -
     assert _status(ecs)["live_color"] == "green"
 
 
+def test_rollback_sends_production_back_to_blue_without_losing_a_request(ecs: Project) -> None:
+    with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic:
+        done = ecs.run("rollback", ENV, "--yes", "--json", timeout=600)
+        time.sleep(1)
+    assert done.returncode == 0, done.stderr + done.stdout
+    failed = [a for a in traffic.answers if a[0] != 200]
+    assert traffic.answers and failed == [], failed[:5]
+    assert traffic.answers[-1] == (200, "1.0.0")
+    assert _status(ecs)["live_color"] == "blue"
+    assert "active_color: blue" in (ecs.root / f"environments/{ENV}.yaml").read_text()
+
+
 def test_drift_reports_no_error(ecs: Project) -> None:
     done = ecs.run("drift", ENV, "--json", timeout=600)
     doc = json.loads(done.stdout)
@@ -158,7 +171,8 @@ def test_saved_tasks_run_again_after_a_restore_beside_the_original(ecs: Project,
         theirs, ours = _addresses(_tasks(second, "green")), _addresses(_tasks(ecs, "green"))
         running_theirs = _addresses([t for t in _tasks(second, "green") if t["lastStatus"] == "RUNNING"])
         assert running_theirs and running_theirs.isdisjoint(ours), (theirs, ours)  # claimed: replaced
-        assert requests.get(f"{_urls(second)[80]}/version", timeout=10).text.strip() == "1.1.0"
-        assert requests.get(f"{_urls(ecs)[80]}/version", timeout=10).text.strip() == "1.1.0"
+        assert requests.get(f"{_urls(second)[80]}/version", timeout=10).text.strip() == "1.0.0"
+        assert requests.get(f"{_urls(second)[8080]}/version", timeout=10).text.strip() == "1.1.0"
+        assert requests.get(f"{_urls(ecs)[80]}/version", timeout=10).text.strip() == "1.0.0"
     finally:
         embedded.down(root)
