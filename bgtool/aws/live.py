@@ -7,6 +7,7 @@ deterministic names and tags of docs/render-contract.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,6 +52,12 @@ class ColorLive:
     alarms_firing: list[str] = field(default_factory=list)
     members: list[str] = field(default_factory=list)
     """Every instance of the color's groups, whatever its lifecycle state."""
+    group_label: str = "Auto Scaling group"
+    """What `asg_names` name, for messages: an Auto Scaling group, or an ECS service."""
+    member_label: str = "instances InService"
+    """What `in_service` counts, for messages."""
+    task_definition: str = ""
+    """ECS only: the service's task definition (family:revision)."""
 
     @property
     def healthy_targets(self) -> int:
@@ -139,7 +146,7 @@ def color_live(aws: Aws, config: Environment, env: str, color: Color, tg_arn: st
     _read_asgs(aws, env, color, live)
     if tg_arn:
         live.targets = own_targets(target_health(aws, tg_arn), live.members)
-    _read_alarms(aws, config, color, live)
+    read_alarms(aws, config, color, live)
     return live
 
 
@@ -191,7 +198,7 @@ def _read_asgs(aws: Aws, env: str, color: Color, live: ColorLive) -> None:
             live.versions.append(tags["bgtool:version"])
 
 
-def _read_alarms(aws: Aws, config: Environment, color: Color, live: ColorLive) -> None:
+def read_alarms(aws: Aws, config: Environment, color: Color, live: ColorLive) -> None:
     prefix = f"{config.name}-{color.value}-"
     pages = aws.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix)
     for page in pages:
@@ -212,12 +219,14 @@ def dashboard_exists(aws: Aws, name: str) -> bool:
     return True
 
 
-def read_live(aws: Aws, config: Environment, env: str) -> LiveState:
-    """Everything status, the gate and drift need, in one pass of describe calls."""
+def read_live(aws: Aws, config: Environment, color_reader: Callable[[Color], ColorLive]) -> LiveState:
+    """Everything status, the gate and drift need, in one pass of describe calls.
+
+    COLOR_READER reads one color as its compute kind runs it (`ColorCompute.live` of bgtool.compute)."""
     alb = find_alb(aws, config)
     tg_arns = target_group_arns(aws, config)
     listeners = listener_weights(aws, alb["LoadBalancerArn"], tg_arns) if alb else []
-    colors = {c.value: color_live(aws, config, env, c, tg_arns.get(c.value)) for c in Color}
+    colors = {c.value: color_reader(c) for c in Color}
     return LiveState(
         alb_found=alb is not None,
         alb_dns_name=alb.get("DNSName") if alb else None,

@@ -10,6 +10,7 @@ import typer
 
 from bgtool.aws.errors import Target
 from bgtool.cli import ui
+from bgtool.compute import require_operable
 from bgtool.config.project import find_root
 from bgtool.errors import BgtoolError
 from bgtool.events import Confirm, Question
@@ -24,13 +25,14 @@ YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (auto
 _opened: list[Workspace] = []
 
 
-def open_workspace(env: str, *, live: str = "") -> Workspace:
+def open_workspace(env: str, *, live: str = "", render_only: bool = False) -> Workspace:
     """The environment's workspace, with progress rendered on stderr.
 
     LIVE names an operation that moves or releases something: on a terminal (without --json) its
     progress is the live panel instead of lines. It is remembered so that the error policy can say which AWS
     (endpoint, region, profile) a failure happened against and name the environment in the command
-    that recovers.
+    that recovers. Unless the command only renders, an environment whose compute kind bgtool cannot
+    operate yet is refused here, before any lock, state or AWS call (bgtool.compute.require_operable).
     """
     root = find_root()
     if live and ui.on_terminal() and not ui.json_mode():
@@ -39,6 +41,8 @@ def open_workspace(env: str, *, live: str = "") -> Workspace:
         ws = Workspace(root, env, emit=LivePanel(root, env, operation=live))
     else:
         ws = Workspace(root, env, emit=ui.Reporter())
+    if not render_only:
+        require_operable(ws.loaded)
     _opened[:] = [ws]
     return ws
 

@@ -13,6 +13,7 @@ from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, confirmer, open_workspace, plan_approver, print_plan
 from bgtool.cli.database import plan_database_markdown
 from bgtool.cli.reports import plan_markdown, switch_headline
+from bgtool.compute import compute_for
 from bgtool.errors import BgtoolError
 from bgtool.events import Confirm, Question
 from bgtool.release.infra import InfraApply, mark_plans
@@ -26,7 +27,7 @@ LAYER = typer.Option(None, "--layer", "-l", help="Only this layer (repeatable): 
 def render(env: str = ENV, as_json: bool = JSON) -> int:
     """Render build/ENV/{base,blue,green,traffic}/ from the templates. Exit 0, or 1 on bad input."""
     ui.set_json_mode(as_json)
-    ws = open_workspace(env)
+    ws = open_workspace(env, render_only=True)
     dirs = ws.render()
     for layer, path in dirs.items():
         ui.console.print(f"rendered {layer:8} {ui.safe(path)}")
@@ -68,7 +69,7 @@ def plan(
 def _write_plan_markdown(ws: Workspace, plans: list[LayerPlan], path: Path) -> None:
     """The headline needs live weights and target health; without them the comment still lists the plan."""
     try:
-        live = read_live(ws.aws, ws.config, ws.env)
+        live = read_live(ws.aws, ws.config, compute_for(ws).live)
     except (ClientError, BotoCoreError) as exc:
         ui.console.print(f"[yellow]live weights unreadable, no switch headline[/]: {ui.safe(exc)}", soft_wrap=True)
         live = None

@@ -139,6 +139,7 @@ def _plane_doc(root: Path, env: str, plane: dict[str, Any]) -> dict[str, Any]:
         "load_balancers": plane.get("load_balancers", []),
         "dns_names": plane.get("dns_names", []),
         "targets": plane.get("targets", []),
+        "ecs_services": plane.get("ecs_services", []),
         "haproxy": plane.get("haproxy", {}),
         "faults": _faults(root),
         "problems": problems,

@@ -11,6 +11,7 @@ from bgtool.cli.app import app
 from bgtool.cli.common import ENV, JSON, YES, open_workspace, plan_approver, refuse_without_terminal
 from bgtool.cli.release import COMMIT, file_change
 from bgtool.cli.status_view import print_status
+from bgtool.compute import compute_for
 from bgtool.compute.workers import running_workers
 from bgtool.config.dashboard import dashboard_name
 from bgtool.config.schema import Color, check_version
@@ -48,8 +49,9 @@ def status(env: str = ENV, as_json: bool = JSON) -> int:
     dns = dns_status(ws, switched.at if switched else None) if ws.config.traffic.mode == "dns" else None
     workers = {c.value: running_workers(ws, c) for c in Color} if ws.config.workers else None
     found = dashboard_exists(ws.aws, dashboard_name(ws.config))
-    doc = build_status(env, ws.config, read_live(ws.aws, ws.config, env), lock=lock, last_switch=switched, dns=dns,
-                       workers=workers, dashboard_found=found)
+    live = read_live(ws.aws, ws.config, compute_for(ws).live)
+    doc = build_status(env, ws.config, live, lock=lock, last_switch=switched, dns=dns, workers=workers,
+                       dashboard_found=found)
     print_status(doc)
     if as_json:
         ui.emit_json(doc)

@@ -1,8 +1,13 @@
 """What runs a color: one kind per `app.compute`, and the workers that follow the live color.
 
-The gate, the switch's bakes and `status` read a color through `ColorCompute` only, so a compute
-kind is a module here plus one entry in `compute_for`: EC2 Auto Scaling groups
-(`autoscaling.AutoScalingCompute`). `workers` hands a color's queue workers over at a switch.
+The gate, the switch's bakes, deploy's wait, rollback and `status` read a color through
+`ColorCompute` only, so a compute kind is a module here plus one entry in `KINDS`: EC2 Auto Scaling
+groups (`autoscaling.AutoScalingCompute`) and ECS services on Fargate (`ecs.EcsCompute`). `workers`
+hands a color's queue workers over at a switch.
+
+The environment file may name a kind that is rendered and validated but not operated yet.
+`require_operable` is the one rule that refuses such an environment before anything past rendering
+touches AWS or Terraform.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bgtool.aws.live import ColorLive
-from bgtool.config.schema import Color
+from bgtool.config.schema import Color, LoadedEnvironment
+from bgtool.errors import BgtoolError
 from bgtool.terraform.workspace import Workspace
 
 
@@ -27,8 +33,42 @@ class ColorCompute(Protocol):
 ComputeFactory = Callable[[Workspace], ColorCompute]
 
 
-def compute_for(ws: Workspace) -> ColorCompute:
-    from bgtool.compute.autoscaling import AutoScalingCompute
+def _autoscaling(ws: Workspace) -> ColorCompute:
+    from bgtool.compute.autoscaling import AutoScalingCompute  # boto3 clients only for commands that read AWS
 
-    kinds: dict[str, ComputeFactory] = {"autoscaling": AutoScalingCompute}
-    return kinds[ws.config.app.compute](ws)
+    return AutoScalingCompute(ws)
+
+
+def _ecs(ws: Workspace) -> ColorCompute:
+    from bgtool.compute.ecs import EcsCompute
+
+    return EcsCompute(ws)
+
+
+KINDS: dict[str, ComputeFactory] = {"autoscaling": _autoscaling, "ecs": _ecs}
+"""The compute kinds bgtool can operate (plan, apply, deploy, switch, status, ...), by `app.compute`."""
+
+
+class UnsupportedCompute(BgtoolError):
+    """The environment's `app.compute` is rendered and validated, but no command may act on it yet."""
+
+
+def require_operable(loaded: LoadedEnvironment) -> None:
+    """Refuse LOADED when its compute kind has no release support, before any lock, state or AWS call."""
+    kind = loaded.config.app.compute
+    if kind in KINDS:
+        return
+    operable = " or ".join(KINDS)
+    raise UnsupportedCompute(
+        f"environments/{loaded.env}.yaml: app.compute {kind} is supported so far by 'bgtool render' and "
+        f"'bgtool iam' only; plan, apply, status, deploy, verify, switch and every other command need "
+        f"app.compute {operable} (what bgtool operates so far); nothing was changed",
+        hint=f"Release support for {kind} comes in a later change; until then operate an environment with "
+        f"app.compute: {operable}.",
+    )
+
+
+def compute_for(ws: Workspace) -> ColorCompute:
+    """The compute of WS's environment; refused (UnsupportedCompute) for a kind not operable yet."""
+    require_operable(ws.loaded)
+    return KINDS[ws.config.app.compute](ws)

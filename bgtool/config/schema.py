@@ -243,15 +243,29 @@ class RootVolume(Strict):
     kms_key_id: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:kms:")] = None
 
 
+COMPUTE_KINDS: tuple[str, ...] = ("autoscaling", "ecs")
+"""What can run a color (`app.compute`); bgtool.compute says which of them it can operate so far."""
+
+EC2_APP_KEYS: tuple[str, ...] = ("ami_id", "instance_type", "user_data_template", "imds_hop_limit", "root_volume")
+"""Keys of `app` that describe EC2 instances: required (ami_id) or allowed with compute autoscaling only."""
+
+
 class AppSettings(Strict):
-    port: Port = 8080
+    """The application: what it listens on and what runs it. `compute` comes first: the EC2 keys
+    after it are checked against it (a field validator sees the fields declared before it)."""
+
+    compute: Literal[COMPUTE_KINDS] = Field(  # type: ignore[valid-type]
+        default="autoscaling",
+        description="What runs a color: a launch template + Auto Scaling group (autoscaling), or an ECS "
+        "service on Fargate (ecs, configured in the 'ecs' section).",
+    )
+    port: Port = Field(default=8080, description="The port the application listens on (the container's with ecs).")
     health_check_path: Annotated[str, Field(pattern=r"^/[\x21-\x7e]*$")] = "/health"
     health_check_matcher: Annotated[str, Field(pattern=r"^[1-5]\d\d(-[1-5]\d\d)?$")] = "200"
-    ami_id: Annotated[str, Field(pattern=r"^ami-[0-9a-f]{8,17}$")]
-    instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t3.micro"
-    compute: Literal["autoscaling"] = Field(
-        default="autoscaling", description="What runs a color: a launch template + Auto Scaling group."
+    ami_id: Annotated[str | None, Field(pattern=r"^ami-[0-9a-f]{8,17}$")] = Field(
+        default=None, validate_default=True, description="The instances' image; required with compute autoscaling."
     )
+    instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t3.micro"
     user_data_template: str | None = Field(
         default=None, description="Path (relative to the project) of a Jinja2 user-data template."
     )
@@ -259,6 +273,19 @@ class AppSettings(Strict):
     root_volume: RootVolume = RootVolume()
     egress_ports: list[Port] = [443]
     egress_cidrs: list[str] = ["0.0.0.0/0"]
+
+    @field_validator(*EC2_APP_KEYS)
+    @classmethod
+    def _ec2_keys(cls, v: Any, info: ValidationInfo) -> Any:
+        """Runs for keys the file gives (and for ami_id always): a key ecs would ignore is refused, not
+        silently dropped, so the file never says more than what is deployed."""
+        compute = info.data.get("compute")
+        if compute == "ecs" and v is not None:
+            raise ValueError(f"compute ecs runs no EC2 instances: remove app.{info.field_name} "
+                             "(allowed with compute autoscaling only)")
+        if compute == "autoscaling" and v is None and info.field_name == "ami_id":
+            raise ValueError("required with compute autoscaling (the instances' image, ami-...)")
+        return v
 
     @field_validator("egress_cidrs")
     @classmethod
@@ -288,6 +315,95 @@ class Colors(Strict):
 
     def of(self, color: Color) -> ColorSettings:
         return self.blue if color is Color.BLUE else self.green
+
+
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+"""Fargate's task sizes: CPU units -> the memory (MiB) each allows (modules/ecs-service checks the same)."""
+
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+"""The retention periods CloudWatch Logs accepts."""
+
+IMAGE_REPOSITORY = (
+    r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?/)?"
+    r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+)
+"""A repository without tag or digest (REGISTRY[:PORT]/PATH): the color's version is the tag."""
+IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"
+SECRET_ARN = (
+    r"^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+"
+    r"|ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+)$"
+)
+"""A Secrets Manager secret or an SSM parameter, named in full: the execution role may read exactly these."""
+
+EnvVarName = Annotated[str, Field(pattern=ENV_VAR_NAME)]
+
+
+def image_version(image: str) -> str:
+    """The version an ECS task runs: the tag of its image (REPOSITORY:VERSION), "latest" without one."""
+    name, _, tag = image.rpartition(":")
+    return tag if name and "/" not in tag else "latest"
+
+
+class EcsSettings(Strict):
+    """A color as an ECS service on Fargate (`app.compute: ecs`): one task definition per version, its
+    container listening on app.port in the color's target group. Capacity is colors.COLOR's desired,
+    min_size and max_size, as for Auto Scaling groups."""
+
+    image_repository: Annotated[str, Field(pattern=IMAGE_REPOSITORY)] = Field(
+        description="Container image repository without a tag: the image is REPOSITORY:VERSION, the color's version."
+    )
+    cpu: Literal[tuple(FARGATE_MEMORY)] = Field(  # type: ignore[valid-type]
+        default=256, description="Task CPU units (Fargate sizes: 256, 512, 1024, 2048, 4096, 8192, 16384)."
+    )
+    memory: int = Field(default=512, description="Task memory in MiB; allowed values depend on cpu (Fargate).")
+    environment: dict[EnvVarName, Annotated[str, Field(max_length=32768)]] = Field(
+        default_factory=dict, description="Plain environment variables of the container (never secrets)."
+    )
+    secrets: dict[EnvVarName, Annotated[str, Field(pattern=SECRET_ARN)]] = Field(
+        default_factory=dict,
+        description="Environment variable -> ARN of a Secrets Manager secret or SSM parameter, read at task start.",
+    )
+    log_retention_days: Literal[LOG_RETENTION_DAYS] = 365  # type: ignore[valid-type]
+    log_kms_key_arn: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:kms:")] = Field(
+        default=None,
+        description="Customer managed KMS key for the log group; default: CloudWatch Logs' own encryption.",
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _fargate_size(cls, v: int, info: ValidationInfo) -> int:
+        cpu = info.data.get("cpu")
+        if cpu is None:
+            return v  # cpu itself is invalid: reported on its own key
+        allowed = FARGATE_MEMORY[cpu]
+        if v not in allowed:
+            raise ValueError(f"{v} MiB is not a Fargate size for cpu {cpu}; allowed: {_ranges(allowed)}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source_per_variable(self) -> EcsSettings:
+        both = sorted(set(self.environment) & set(self.secrets))
+        if both:
+            raise ValueError(f"{', '.join(both)} given in both 'environment' and 'secrets'; give each variable once")
+        return self
+
+
+def _ranges(values: tuple[int, ...]) -> str:
+    """Fargate's memory choices as people read them: a short list, or FIRST..LAST in steps of N."""
+    if len(values) <= 3:
+        return ", ".join(map(str, values))
+    return f"{values[0]} to {values[-1]} in steps of {values[1] - values[0]}"
 
 
 class AlarmSettings(Strict):
@@ -612,6 +728,7 @@ class Environment(Strict):
     alb: AlbSettings = AlbSettings()
     app: AppSettings
     colors: Colors
+    ecs: EcsSettings | None = Field(default=None, validate_default=True)
     alarms: AlarmSettings = AlarmSettings()
     dns: DnsSettings | None = None
     traffic: TrafficSettings = Field(default_factory=TrafficSettings, validate_default=True)
@@ -626,6 +743,55 @@ class Environment(Strict):
     tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict
     )
+
+    @field_validator("colors")
+    @classmethod
+    def _versions_are_tags(cls, v: Colors, info: ValidationInfo) -> Colors:
+        app = info.data.get("app")
+        if app is None or app.compute != "ecs":
+            return v
+        for color in Color:
+            version = v.of(color).version
+            if not re.fullmatch(IMAGE_TAG, version):
+                raise ValueError(f"{color.value}.version {version!r} cannot be an image tag ('+' is not allowed in "
+                                 "one): with app.compute ecs the version is the tag of ecs.image_repository")
+        return v
+
+    @field_validator("ecs")
+    @classmethod
+    def _ecs_section(cls, v: EcsSettings | None, info: ValidationInfo) -> EcsSettings | None:
+        app = info.data.get("app")
+        if app is None:
+            return v  # app itself is invalid: reported on its own keys
+        if app.compute == "ecs" and v is None:
+            raise ValueError("app.compute ecs needs an 'ecs' section with at least 'image_repository'; "
+                             f"allowed app.compute: {', '.join(COMPUTE_KINDS)}")
+        if app.compute != "ecs" and v is not None:
+            raise ValueError(f"compute {app.compute} does not use the 'ecs' section: set app.compute: ecs "
+                             "or remove 'ecs'")
+        return v
+
+    @field_validator("workers", "state_store")
+    @classmethod
+    def _ec2_sections(cls, v: Any, info: ValidationInfo) -> Any:
+        """Workers are Auto Scaling groups and the session store grants an instance profile: neither has an
+        ECS counterpart yet, so they are refused rather than rendered half."""
+        app = info.data.get("app")
+        if v is not None and app is not None and app.compute == "ecs":
+            raise ValueError(f"'{info.field_name}' is not available with app.compute ecs yet (it needs EC2 "
+                             f"instances); remove it or set app.compute: autoscaling")
+        return v
+
+    @field_validator("gate")
+    @classmethod
+    def _host_checks(cls, v: GateSettings, info: ValidationInfo) -> GateSettings:
+        """testinfra's host checks run on a color's EC2 instances (found by instance id): a Fargate task
+        has none to reach, so they are refused rather than judged against nothing."""
+        app = info.data.get("app")
+        if v.host_checks is not None and app is not None and app.compute == "ecs":
+            raise ValueError("'host_checks' is not available with app.compute ecs (they run on EC2 instances); "
+                             "remove gate.host_checks or set app.compute: autoscaling")
+        return v
 
     @field_validator("traffic")
     @classmethod

@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bgtool.aws.live import ListenerWeights, color_groups, find_alb, listener_weights, target_group_arns
+from bgtool.compute import require_operable
 from bgtool.config.schema import Color
 from bgtool.drift import diff
 from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
@@ -72,6 +73,7 @@ class Checker:
 
     def _check_env(self, env: str, report: EnvReport) -> None:
         ws = Workspace(self.root, env)
+        require_operable(ws.loaded)
         report.items += self._rendered_parity(ws, "rendered (build/ on disk)")
         with self.prepare_lock:  # the CLI config and backend are shared files/tables
             ws.prepare()

@@ -17,6 +17,7 @@ from typing import Any
 from bgtool.config.schema import list_environments, load_environment
 from bgtool.embedded import mototap
 from bgtool.embedded.dataplane import Files, write_state
+from bgtool.embedded.ecsagent import EcsAgent, TaskView
 from bgtool.embedded.haproxy import HaproxyProcess, ServerStat, parse_stat
 from bgtool.embedded.layout import Files as ConfigFiles
 from bgtool.embedded.layout import (
@@ -107,6 +108,7 @@ class Controller:
         self.supervisor = Supervisor(files.targets, self._command, root,
                                      lambda spec: app_environment(spec, f"http://127.0.0.1:{moto_port}"))
         self.workers = Supervisor(workers_dir(files), self._worker_command, root)
+        self.ecs = EcsAgent()
         self.book = PortBook(files.ports)
         self.claims = PortClaims()
         self.layout = Layout()
@@ -145,7 +147,10 @@ class Controller:
             snap = mototap.read_snapshot()
         except RuntimeError:
             return  # moto changed a dict while it was read; the next tick reads again
-        self.supervisor.sync(target_specs(snap), now)
+        self.ecs.tick(snap, self._task_views(snap), time.time())
+        servable = self.ecs.servable(snap)
+        specs = {key: spec for key, spec in target_specs(snap).items() if not spec.port or key in servable}
+        self.supervisor.sync(specs, now)
         self.workers.sync(worker_specs(snap), now)
         self._read_stats()
         health_up = self._health_up()
@@ -162,6 +167,20 @@ class Controller:
         mototap.set_health(self._overrides())
         self._monitor(now)
         self._publish(snap)
+
+    def _task_views(self, snap: Snapshot) -> dict[str, TaskView]:
+        """What the ECS agent needs to know about each task's process: listening, healthy, failed, gone."""
+        overrides = self._overrides()
+        groups = {s.arn: s.target_group_arn for s in snap.services}
+        views = {}
+        for task in snap.tasks.values():
+            target = self.supervisor.targets.get(task.address)
+            if target is None:
+                continue
+            verdict = overrides.get((groups.get(task.service_arn, ""), task.address))
+            healthy = verdict is not None and verdict[0] == "healthy"
+            views[task.address] = TaskView(listening=target.ready, healthy=healthy, failed=target.failed, gone=False)
+        return views
 
     def _read_stats(self) -> None:
         try:
@@ -324,6 +343,7 @@ class Controller:
             "load_balancers": list(lbs.values()), "targets": targets, "problems": problems,
             "dns_names": self._dns_document(snap),
             "workers": [w.to_dict() for _, w in sorted(self.workers.targets.items())],
+            "ecs_services": _ecs_document(snap, {a for a, t in self.supervisor.targets.items() if t.ready}),
         }
 
     def _dns_document(self, snap: Snapshot) -> list[dict[str, Any]]:
@@ -336,6 +356,18 @@ class Controller:
                         "weights": {r.set_identifier: r.weight for r, _ in answers},
                         "load_balancers": {r.set_identifier: lst.lb_name for r, lst in answers}})
         return out
+
+
+def _ecs_document(snap: Snapshot, serving: set[str]) -> list[dict[str, Any]]:
+    """Each ECS service with its desired count and how many of its tasks have a process that listens
+    (what `local restore` waits for)."""
+    out = []
+    for service in snap.services:
+        tasks = [t for t in snap.tasks.values() if t.service_arn == service.arn and t.wanted]
+        out.append({"name": service.name, "cluster": service.cluster, "desired": service.desired,
+                    "running": sum(1 for t in tasks if t.address in serving),
+                    "tasks": sorted(t.address for t in tasks)})
+    return out
 
 
 def _free(port: int) -> bool:

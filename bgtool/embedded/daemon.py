@@ -87,6 +87,8 @@ class Daemon:
         binary = ensure_haproxy(install=False)
         mototap.install_health_hook()
         mototap.install_percentiles()
+        mototap.install_ecs_agent()
+        mototap.install_scalable_target_tags()
         if self.restore is not None:
             loaded = mototap.load_backends(self.restore)
             log.info("restored the embedded AWS from %s: %s", self.restore, ", ".join(loaded))

@@ -92,6 +92,8 @@ class ServerState:
     weight: int = 0
     ready: bool = False
     """Target group slots only: out of maintenance (a live process answers on `port`)."""
+    address: str = "127.0.0.1"
+    """An ECS task's own loopback address; an instance's process listens on 127.0.0.1."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class ProcessView:
     port: int
     ready: bool
     draining: bool = False
+    address: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -390,7 +393,7 @@ def _tg_servers(result: Plan, name: str, arn: str, count: int, slots: Mapping[st
         if proc is None:
             result.servers[server] = ServerState(PLACEHOLDER_PORT)
         else:
-            result.servers[server] = ServerState(proc.port, ready=proc.ready)
+            result.servers[server] = ServerState(proc.port, ready=proc.ready, address=proc.address)
 
 
 def _listener_servers(result: Plan, listener: Listener, backend: str, groups: list[tuple[TgBackend, int]],
@@ -406,7 +409,8 @@ def _listener_servers(result: Plan, listener: Listener, backend: str, groups: li
             server = f"{backend}/{listener_server(tg.name, index)}"
             instance = by_index.get(index)
             proc = processes.get(instance) if instance else None
-            result.servers[server] = ServerState(proc.port if proc else PLACEHOLDER_PORT)
+            result.servers[server] = (ServerState(proc.port, address=proc.address) if proc
+                                      else ServerState(PLACEHOLDER_PORT))
             if instance is None or proc is None:
                 continue
             suffix = snap.target_groups[tg.tg_arn].arn_suffix
@@ -418,7 +422,7 @@ def _listener_servers(result: Plan, listener: Listener, backend: str, groups: li
         # All targets of a group unhealthy: the ALB fails open and routes to all of them.
         weighted.append((weight, serving or ready))
     for server, weight in spread(weighted).items():
-        result.servers[server] = ServerState(result.servers[server].port, weight=weight)
+        result.servers[server] = replace(result.servers[server], weight=weight)
 
 
 def redirect_rule(action: Redirect, listener: Listener, local_ports: Mapping[str, int]) -> str:
@@ -533,7 +537,7 @@ def _tg_backend(tg: TgBackend, servers: Mapping[str, ServerState]) -> list[str]:
     for index in range(tg.slots):
         state = servers.get(f"{tg.name}/s{index}", ServerState(PLACEHOLDER_PORT))
         disabled = "" if state.ready else " disabled"
-        lines.append(f"    server s{index} 127.0.0.1:{state.port} check{disabled}")
+        lines.append(f"    server s{index} {state.address}:{state.port} check{disabled}")
     return [*lines, ""]
 
 
@@ -546,7 +550,7 @@ def _listener_backend(lb: ListenerBackend, servers: Mapping[str, ServerState]) -
             server = listener_server(tg_name, index)
             state = servers.get(f"{lb.name}/{server}", ServerState(PLACEHOLDER_PORT))
             cookie = f" cookie {server}" if lb.stickiness_seconds else ""
-            lines.append(f"    server {server} 127.0.0.1:{state.port} weight {state.weight}{cookie}")
+            lines.append(f"    server {server} {state.address}:{state.port} weight {state.weight}{cookie}")
     return [*lines, ""]
 
 
@@ -559,8 +563,8 @@ def runtime_commands(before: Mapping[str, ServerState], after: Mapping[str, Serv
     addr, weight, state = [], [], []
     for server, want in after.items():
         have = before.get(server)
-        if have is None or have.port != want.port:
-            addr.append(f"set server {server} addr 127.0.0.1 port {want.port}")
+        if have is None or have.port != want.port or have.address != want.address:
+            addr.append(f"set server {server} addr {want.address} port {want.port}")
         if server.startswith("lb.") and (have is None or have.weight != want.weight):
             weight.append(f"set server {server} weight {want.weight}")
         if server.startswith("tg.") and (have is None or have.ready != want.ready):

@@ -107,6 +107,42 @@ class WeightedRecord:
 
 
 @dataclass(frozen=True)
+class EcsService:
+    """An ECS service with a load balancer: the data plane runs its tasks, as the ECS agent would."""
+
+    arn: str
+    cluster: str
+    name: str
+    desired: int
+    task_definition: str
+    target_group_arn: str
+    container_port: int
+    tags: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
+    region: str = ""
+    account: str = ""
+
+
+@dataclass(frozen=True)
+class EcsTask:
+    """One task of a service: a process on its own loopback address (its awsvpc IP)."""
+
+    arn: str
+    service_arn: str
+    task_definition: str
+    version: str
+    """The tag of the container image (REPOSITORY:VERSION), which is what the task runs."""
+    address: str
+    port: int
+    last_status: str
+    desired_status: str
+
+    @property
+    def wanted(self) -> bool:
+        """The service has not asked it to stop."""
+        return self.desired_status == "RUNNING"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     listeners: tuple[Listener, ...] = ()
     target_groups: dict[str, TargetGroup] = field(default_factory=dict, hash=False)
@@ -114,6 +150,9 @@ class Snapshot:
     records: tuple[WeightedRecord, ...] = ()
     workers: dict[str, Instance] = field(default_factory=dict, hash=False)
     """Running instances tagged `bgtool:role = worker` (a color's worker group), by id."""
+    services: tuple[EcsService, ...] = ()
+    tasks: dict[str, EcsTask] = field(default_factory=dict, hash=False)
+    """Tasks of those services that have not stopped, by task ARN."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +168,10 @@ class TargetSpec:
     session_store: str = ""
     """The shared session table (the instance's bgtool:session-store tag), "" without one."""
     session_ttl_seconds: str = ""
+    address: str = "127.0.0.1"
+    """Where the process listens: an ECS task's own loopback address, else 127.0.0.1."""
+    port: int = 0
+    """An ECS task's container port; 0: any free port (an instance's process)."""
 
 
 def target_specs(snap: Snapshot) -> dict[str, TargetSpec]:
@@ -150,6 +193,34 @@ def target_specs(snap: Snapshot) -> dict[str, TargetSpec]:
                 session_store=tags.get("bgtool:session-store", ""),
                 session_ttl_seconds=tags.get("bgtool:session-ttl-seconds", ""),
             )
+    specs.update(task_specs(snap))
+    return specs
+
+
+def task_specs(snap: Snapshot) -> dict[str, TargetSpec]:
+    """Every task its service still wants gets one process, on the task's address and container port.
+
+    Keyed by the address, which is also the task's target id in the target group (moto keys `ip`
+    targets by address alone).
+    """
+    services = {s.arn: s for s in snap.services}
+    groups = snap.target_groups
+    specs: dict[str, TargetSpec] = {}
+    for task in snap.tasks.values():
+        service = services.get(task.service_arn)
+        if service is None or not task.wanted:
+            continue
+        group = groups.get(service.target_group_arn)
+        specs[task.address] = TargetSpec(
+            instance_id=task.address,
+            env=service.tags.get("bgtool:env", ""),
+            color=service.tags.get("bgtool:color", ""),
+            version=task.version,
+            health_path=group.health.path if group else "/",
+            region=service.region,
+            address=task.address,
+            port=task.port,
+        )
     return specs
 
 

@@ -10,6 +10,8 @@ internals breaks one small module, loudly.
 from __future__ import annotations
 
 import importlib
+import ipaddress
+import json
 import pickle
 import sys
 import threading
@@ -17,8 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bgtool.config.schema import image_version
 from bgtool.embedded.model import (
     Action,
+    EcsService,
+    EcsTask,
     FixedResponse,
     Forward,
     HealthCheck,
@@ -70,7 +75,7 @@ def install_health_hook() -> None:
         def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
             status = original(self, target, ec2_backend)
             found = _overrides.get((self.arn, target["Id"]))
-            if found is None and _following and str(target["Id"]).startswith("i-"):
+            if found is None and _following and _checked_here(str(target["Id"])):
                 found = NOT_SEEN_YET  # never "healthy" before a health check has seen it
             if found is not None and status.status == "healthy":
                 status.status, status.reason, status.description = found
@@ -78,6 +83,11 @@ def install_health_hook() -> None:
 
         FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
         _hooked = True
+
+
+def _checked_here(target_id: str) -> bool:
+    """A target whose health the data plane checks: an instance, or a task on a loopback address."""
+    return target_id.startswith("i-") or _is_loopback(target_id)
 
 
 _percentiles_hooked = False
@@ -147,8 +157,9 @@ def read_snapshot() -> Snapshot:
             ec2 = _ec2_backend(ec2_backends, account, region)
             if ec2 is not None:
                 _workers(ec2, workers)
+    services, tasks = _ecs()
     return Snapshot(tuple(sorted(listeners, key=lambda lst: (lst.lb_name, lst.port))), groups, instances,
-                    _weighted_records(), workers)
+                    _weighted_records(), workers, services, tasks)
 
 
 def _workers(ec2: Any, out: dict[str, Instance]) -> None:
@@ -265,6 +276,274 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+# --------------------------------------------------------------------------------------------
+# ECS: the data plane is the agent of every service's tasks (moto 5.2 starts none)
+# --------------------------------------------------------------------------------------------
+
+TASK_HOLDS_STATUS = {"progression": "manual", "times": 10**9}
+"""moto moves a task one state on (RUNNING, DEACTIVATING, ... STOPPED) at every describe_tasks; the data
+plane sets a task's status from its process instead, so describe_tasks must not move it."""
+
+
+SERVICE_SETTINGS = ("deploymentConfiguration", "healthCheckGracePeriodSeconds", "enableECSManagedTags",
+                    "enableExecuteCommand", "availabilityZoneRebalancing")
+"""What moto 5.2's create_service drops (its update_service keeps them): without them describe_services
+answers defaults, and Terraform would plan to change the service back at every plan."""
+
+_ecs_hooked = False
+
+
+def install_ecs_agent() -> None:
+    """Let the data plane own the tasks' status (see TASK_HOLDS_STATUS), and make create_service keep the
+    service's settings (SERVICE_SETTINGS) as update_service does."""
+    global _ecs_hooked
+    from moto.core.utils import camelcase_to_underscores
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition("ecs::task", TASK_HOLDS_STATUS)
+    with _installed:
+        if _ecs_hooked:
+            return
+        original = EC2ContainerServiceResponse.create_service
+
+        def create_service(self: Any) -> Any:
+            answer = original(self)
+            service = answer.result["service"]
+            for name in SERVICE_SETTINGS:
+                if self._get_param(name) is not None:
+                    setattr(service, camelcase_to_underscores(name), self._get_param(name))
+            return answer
+
+        EC2ContainerServiceResponse.create_service = create_service  # type: ignore[method-assign]
+        _ecs_hooked = True
+
+
+_tags_hooked = False
+
+
+def install_scalable_target_tags() -> None:
+    """Tags of Application Auto Scaling scalable targets (modules/ecs-service bounds a service's desired
+    count with one): moto 5.2 ignores RegisterScalableTarget's Tags and does not implement
+    ListTagsForResource, TagResource or UntagResource, which the Terraform provider calls on every read
+    (an HTTP 500 there fails the plan). The tags live on moto's target object, so `local save` keeps them."""
+    global _tags_hooked
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    with _installed:
+        if _tags_hooked:
+            return
+        register = ApplicationAutoScalingResponse.register_scalable_target
+
+        def register_scalable_target(self: Any) -> str:
+            answer = register(self)
+            if self._get_param("Tags"):
+                target = _scalable_target(self, json.loads(answer)["ScalableTargetARN"])
+                target.bgtool_tags = dict(self._get_param("Tags"))
+            return answer
+
+        def list_tags_for_resource(self: Any) -> str:
+            return json.dumps({"Tags": _target_tags(self)})
+
+        def tag_resource(self: Any) -> str:
+            _target_tags(self).update(self._get_param("Tags") or {})
+            return "{}"
+
+        def untag_resource(self: Any) -> str:
+            tags = _target_tags(self)
+            for key in self._get_param("TagKeys") or []:
+                tags.pop(key, None)
+            return "{}"
+
+        ApplicationAutoScalingResponse.register_scalable_target = register_scalable_target  # type: ignore[method-assign]
+        ApplicationAutoScalingResponse.list_tags_for_resource = list_tags_for_resource  # type: ignore[attr-defined]
+        ApplicationAutoScalingResponse.tag_resource = tag_resource  # type: ignore[attr-defined]
+        ApplicationAutoScalingResponse.untag_resource = untag_resource  # type: ignore[attr-defined]
+        _tags_hooked = True
+
+
+def _scalable_target(response: Any, arn: str) -> Any:
+    from moto.core.exceptions import JsonRESTError
+
+    for by_resource in list(response.applicationautoscaling_backend.targets.values()):
+        for target in list(by_resource.values()):
+            if target.arn == arn:
+                return target
+    raise JsonRESTError("ResourceNotFoundException", f"No scalable target found for {arn}")
+
+
+def _target_tags(response: Any) -> dict[str, str]:
+    target = _scalable_target(response, response._get_param("ResourceARN"))
+    if not hasattr(target, "bgtool_tags"):
+        target.bgtool_tags = {}
+    return target.bgtool_tags  # type: ignore[no-any-return]
+
+
+def _ecs() -> tuple[tuple[EcsService, ...], dict[str, EcsTask]]:
+    """Every service with a target group, and the tasks of those services that have not stopped.
+
+    A deleted service stays (INACTIVE, as on AWS for a while) with a desired count of 0 here, so its
+    tasks are stopped like those of a service scaled to zero."""
+    from moto.ecs.models import ecs_backends
+
+    services: list[EcsService] = []
+    tasks: dict[str, EcsTask] = {}
+    for account, regions in list(dict.items(ecs_backends)):
+        for region, backend in list(dict.items(regions)):
+            found = {}
+            for service in list(backend.services.values()):
+                value = _ecs_service(backend, service, account, region)
+                if value is not None:
+                    found[(value.cluster, value.name)] = value
+                    services.append(value)
+            for cluster, cluster_tasks in list(backend.tasks.items()):
+                for task in list(cluster_tasks.values()):
+                    value = _ecs_task(backend, task, found.get((cluster, str(task.group).removeprefix("service:"))))
+                    if value is not None:
+                        tasks[value.arn] = value
+    return tuple(sorted(services, key=lambda s: s.arn)), tasks
+
+
+def _ecs_service(backend: Any, service: Any, account: str, region: str) -> EcsService | None:
+    balancers = [lb for lb in service.load_balancers or [] if lb.get("targetGroupArn")]
+    if not balancers or not service.task_definition:
+        return None
+    desired = _int(service.desired_count, 0) if service.status == "ACTIVE" else 0
+    try:
+        definition = backend.describe_task_definition(service.task_definition).arn
+    except Exception:  # deregistered meanwhile: the service keeps its tasks until it names another
+        definition = service.task_definition
+    tags = {t.get("key", ""): t.get("value", "") for t in service.tags or []}
+    return EcsService(service.arn, service.cluster_name, service.name, desired, definition,
+                      balancers[0]["targetGroupArn"], _int(balancers[0].get("containerPort"), 80), tags, region,
+                      account)
+
+
+def _ecs_task(backend: Any, task: Any, service: EcsService | None) -> EcsTask | None:
+    """A task the data plane started for SERVICE (its address is a loopback one), unless it has stopped."""
+    address = _task_address(task)
+    if service is None or not _is_loopback(address) or task.last_status == "STOPPED":
+        return None
+    return EcsTask(task.task_arn, service.arn, task.task_definition_arn,
+                   _image_version(backend, task.task_definition_arn), address, service.container_port,
+                   task.last_status, task.desired_status)
+
+
+def _is_loopback(address: str) -> bool:
+    """An IPv4 loopback address written as one (it goes into haproxy.cfg as it is)."""
+    try:
+        return ipaddress.IPv4Address(address).is_loopback and str(ipaddress.IPv4Address(address)) == address
+    except ValueError:
+        return False
+
+
+def _task_address(task: Any) -> str:
+    for attachment in task.attachments:
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address":
+                return str(detail.get("value"))
+    return ""
+
+
+def _image_version(backend: Any, definition_arn: str) -> str:
+    try:
+        image = str(backend.describe_task_definition(definition_arn).container_definitions[0].get("image", ""))
+    except Exception:  # deregistered meanwhile
+        return "0.0.0"
+    return image_version(image)
+
+
+def _ecs_backend(service: EcsService) -> Any:
+    from moto.ecs.models import ecs_backends
+
+    return ecs_backends[service.account][service.region]
+
+
+def _moto_service(service: EcsService) -> Any:
+    return _ecs_backend(service).services[f"{service.cluster}:{service.name}"]
+
+
+def launch_task(service: EcsService, definition: str, address: str, started_by: str) -> str:
+    """A new PENDING task of SERVICE on ADDRESS (its awsvpc IP), registered in the service's target group."""
+    import copy
+    import uuid
+
+    from moto.ecs.models import Task
+    from moto.elbv2.models import elbv2_backends
+
+    backend = _ecs_backend(service)
+    moto_service = _moto_service(service)
+    # Built as run_task builds a Fargate task, minus two things moto 5.2 cannot do for this task definition:
+    # placement arithmetic (it wants a memory size per container) and the awsvpc network interface
+    # (it reads an attribute its network interfaces lack). The attachment is written here instead.
+    shape = copy.copy(backend.describe_task_definition(definition))
+    shape.network_mode = "none"
+    task = Task(backend._get_cluster(service.cluster), shape, None, None, backend=backend,
+                group=f"service:{service.name}", launch_type="FARGATE", started_by=started_by,
+                platform_version=moto_service.platform_version)
+    task.network_configuration = moto_service.network_configuration
+    subnets = (moto_service.network_configuration or {}).get("awsvpcConfiguration", {}).get("subnets") or [""]
+    task.attachments = [{"id": str(uuid.uuid4()), "type": "ElasticNetworkInterface", "status": "ATTACHED",
+                         "details": [{"name": "subnetId", "value": subnets[0]},
+                                     {"name": "privateIPv4Address", "value": address}]}]
+    task.tags = [dict(t) for t in moto_service.tags or []] if moto_service.propagate_tags == "SERVICE" else []
+    task.last_status = "PENDING"
+    backend.tasks.setdefault(service.cluster, {})[task.task_arn] = task
+    elbv2_backends[service.account][service.region].register_targets(
+        service.target_group_arn, [{"Id": address, "Port": service.container_port}])
+    return str(task.task_arn)
+
+
+def _moto_task(service: EcsService, task_arn: str) -> Any:
+    backend = _ecs_backend(service)
+    return backend.tasks.get(service.cluster, {}).get(task_arn)
+
+
+def set_task_status(service: EcsService, task_arn: str, status: str) -> None:
+    task = _moto_task(service, task_arn)
+    if task is not None:
+        task.last_status = status
+        for container in task.containers:
+            container.last_status = status
+
+
+def stop_task(service: EcsService, task: EcsTask, reason: str) -> None:
+    """Deregister TASK from the target group and ask it to stop (its process drains, then stops)."""
+    from moto.elbv2.models import elbv2_backends
+
+    group = elbv2_backends[service.account][service.region].target_groups.get(service.target_group_arn)
+    if group is not None and task.address in group.targets:
+        group.deregister([{"Id": task.address}])
+    found = _moto_task(service, task.arn)
+    if found is not None:
+        found.desired_status = "STOPPED"
+        found.last_status = "DEACTIVATING"
+        found.stopped_reason = reason
+
+
+def finish_task(service: EcsService, task_arn: str) -> None:
+    """TASK's process is gone: STOPPED, its network attachment deleted, as Fargate does."""
+    found = _moto_task(service, task_arn)
+    if found is None:
+        return
+    set_task_status(service, task_arn, "STOPPED")
+    found.desired_status = "STOPPED"
+    for attachment in found.attachments:
+        attachment["status"] = "DELETED"
+
+
+def set_service_counts(service: EcsService, running: int, pending: int, deployments: list[dict[str, Any]]) -> None:
+    """What describe_services reports: the counts of the tasks that run, and the deployments rolling."""
+    moto_service = _moto_service(service)
+    moto_service.running_count = running
+    moto_service.pending_count = pending
+    moto_service.deployments = deployments
+
+
+def service_deployments(service: EcsService) -> list[dict[str, Any]]:
+    return [dict(d) for d in _moto_service(service).deployments or []]
 
 
 def dump_backends(path: Path) -> None:

@@ -214,6 +214,9 @@ def _not_serving(doc: dict[str, Any]) -> str:
         unhealthy = sorted(group for group, state in (target.get("health") or {}).items() if state != "healthy")
         if unhealthy:
             return f"target {target.get('instance_id')} is not healthy in {', '.join(unhealthy)}"
+    for service in doc.get("ecs_services", []):
+        if service.get("running", 0) < service.get("desired", 0):
+            return f"ECS service {service.get('name')} runs {service.get('running')}/{service.get('desired')} tasks"
     for lb in doc.get("load_balancers", []):
         for listener in lb.get("listeners", []):
             if not listener.get("url"):

@@ -31,7 +31,7 @@ START_TIMEOUT = 20.0
 DRAIN_SECONDS = 2.0
 STOP_SECONDS = 3.0
 INITIAL_GRACE = 5.0
-PLACEHOLDERS = ("{port}", "{version}", "{color}")
+PLACEHOLDERS = ("{port}", "{version}", "{color}", "{host}")
 
 
 def free_port(taken: Collection[int] = ()) -> int:
@@ -45,10 +45,10 @@ def free_port(taken: Collection[int] = ()) -> int:
             return port
 
 
-def listens(port: int) -> bool:
+def listens(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
 def command_for(template: str | None, spec: TargetSpec, port: int, fault_file: Path | None) -> list[str]:
@@ -59,9 +59,9 @@ def command_for(template: str | None, spec: TargetSpec, port: int, fault_file: P
     """
     if template is None:
         argv = [sys.executable, "-m", "bgtool.embedded.sampleapp", "--port", str(port), "--version", spec.version,
-                "--color", spec.color, "--health-path", spec.health_path]
+                "--color", spec.color, "--health-path", spec.health_path, "--bind", spec.address]
         return [*argv, "--fault-file", str(fault_file)] if fault_file else argv
-    values = {"{port}": str(port), "{version}": spec.version, "{color}": spec.color}
+    values = {"{port}": str(port), "{version}": spec.version, "{color}": spec.color, "{host}": spec.address}
     out = []
     for arg in shlex.split(template):
         for key, value in values.items():
@@ -99,11 +99,17 @@ class TargetProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def view(self) -> ProcessView:
-        return ProcessView(self.port, self.ready, self.draining_since is not None)
+        return ProcessView(self.port, self.ready, self.draining_since is not None, self.spec.address)
+
+    @property
+    def failed(self) -> bool:
+        """It exited, or never started."""
+        return self.exit_code is not None or (self.proc is None and bool(self.problem))
 
     def to_dict(self) -> dict[str, object]:
         return {"instance_id": self.spec.instance_id, "env": self.spec.env, "color": self.spec.color,
-                "version": self.spec.version, "port": self.port, "pid": self.pid if self.alive else None,
+                "version": self.spec.version, "address": self.spec.address, "port": self.port,
+                "pid": self.pid if self.alive else None,
                 "alive": self.alive, "ready": self.ready, "problem": self.problem, "log": str(self.log),
                 "command": self.argv, "draining": self.draining_since is not None or self.stopping_since is not None}
 
@@ -198,14 +204,15 @@ class Supervisor:
         return self._poll(now) or changed
 
     def _start(self, spec: TargetSpec, now: float, port: int | None = None) -> None:
-        port = port or free_port({t.port for t in self.targets.values()})
+        port = port or spec.port or free_port({t.port for t in self.targets.values()})
         log = self.dir / f"{spec.instance_id}.log"
         pid_file = self.dir / f"{spec.instance_id}.json"
         target = TargetProcess(spec, port, log, pid_file, [], started=now)
         self.targets[spec.instance_id] = target
         try:
             target.argv = self.resolve(spec, port)
-            env = {**_inherited(), "PORT": str(port), "BGTOOL_VERSION": spec.version, "BGTOOL_COLOR": spec.color,
+            env = {**_inherited(), "PORT": str(port), "BGTOOL_HOST": spec.address, "BGTOOL_VERSION": spec.version,
+                   "BGTOOL_COLOR": spec.color,
                    "BGTOOL_ENV": spec.env, "BGTOOL_INSTANCE_ID": spec.instance_id, **self.environment(spec)}
             with log.open("ab") as sink:
                 sink.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {shlex.join(target.argv)}\n".encode())
@@ -231,9 +238,9 @@ class Supervisor:
                                   f"see {target.log}")
                 changed = True
             elif not target.ready and code is None:
-                if listens(target.port):
+                if listens(target.port, target.spec.address):
                     target.ready, target.problem, target.ready_at = True, "", now
-                    target.first_check_ok = first_check(target.port, target.spec.health_path)
+                    target.first_check_ok = first_check(target.port, target.spec.health_path, target.spec.address)
                     changed = True
                 elif now - target.started > START_TIMEOUT and not target.problem:
                     target.problem = (f"the process of {target.spec.instance_id} does not listen on port "
@@ -321,13 +328,13 @@ def kill_leftovers(directory: Path) -> list[int]:
     return stopped
 
 
-def first_check(port: int, path: str) -> bool:
+def first_check(port: int, path: str, host: str = "127.0.0.1") -> bool:
     """One health-path request as soon as a process listens, so it need not wait up to a whole check
     interval for HAProxy's first check before it counts as healthy."""
     import requests
 
     try:
-        return 200 <= requests.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code < 400
+        return 200 <= requests.get(f"http://{host}:{port}{path}", timeout=1).status_code < 400
     except requests.RequestException:
         return False
 

@@ -250,6 +250,73 @@ KEY_USE: tuple[str, ...] = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
 # dashboard's ARN; ListDashboards (resource "*") is never called by the provider nor by bgtool.
 DASHBOARD_READS: tuple[str, ...] = ("cloudwatch:GetDashboard",)
 DASHBOARD_WRITES: tuple[str, ...] = ("cloudwatch:DeleteDashboards", "cloudwatch:PutDashboard")
+# app.compute ecs (modules/ecs-cluster in base, modules/ecs-service per color): the cluster, the
+# services, their task definitions and scalable targets, the colors' log groups, and the two roles
+# the tasks run with, which are the only roles the apply role may pass.
+ECS_READS: tuple[str, ...] = ("ecs:DescribeClusters", "ecs:DescribeServices", "ecs:DescribeTaskDefinition",
+                              "ecs:ListTagsForResource", "application-autoscaling:DescribeScalableTargets",
+                              "logs:DescribeLogGroups")
+ECS_CLUSTER_WRITES: tuple[str, ...] = (
+    "ecs:CreateCluster",
+    "ecs:DeleteCluster",
+    "ecs:PutClusterCapacityProviders",
+    "ecs:TagResource",
+    "ecs:UntagResource",
+    "ecs:UpdateCluster",
+    "ecs:UpdateClusterSettings",
+)
+ECS_SERVICE_WRITES: tuple[str, ...] = (
+    "ecs:CreateService",
+    "ecs:DeleteService",
+    "ecs:TagResource",
+    "ecs:UntagResource",
+    "ecs:UpdateService",
+)
+# Task definitions: a revision's ARN is only known once it is registered, and deregistering takes no
+# resource, so both are on "*"; registering needs the environment's tag in the request (the color
+# layer's tags), as EC2 creations do.
+TASK_DEFINITION_WRITES: tuple[str, ...] = ("ecs:RegisterTaskDefinition", "ecs:TagResource")
+TASK_DEFINITION_DEREGISTER: tuple[str, ...] = ("ecs:DeregisterTaskDefinition",)
+UNSCOPED_ECS_WRITES: tuple[str, ...] = TASK_DEFINITION_WRITES + TASK_DEFINITION_DEREGISTER
+"""The only ECS writes on "*" (see above); every other one names the environment's resources."""
+SCALABLE_TARGET_WRITES: tuple[str, ...] = (
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:TagResource",
+    "application-autoscaling:UntagResource",
+)
+LOG_GROUP_READS: tuple[str, ...] = ("logs:ListTagsForResource", "logs:ListTagsLogGroup")
+LOG_GROUP_WRITES: tuple[str, ...] = (
+    "logs:AssociateKmsKey",
+    "logs:CreateLogGroup",
+    "logs:DeleteLogGroup",
+    "logs:DeleteRetentionPolicy",
+    "logs:DisassociateKmsKey",
+    "logs:PutRetentionPolicy",
+    "logs:TagLogGroup",
+    "logs:TagResource",
+    "logs:UntagLogGroup",
+    "logs:UntagResource",
+)
+ECS_ROLE_READS: tuple[str, ...] = (
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:ListRolePolicies",
+)
+ECS_ROLE_WRITES: tuple[str, ...] = (
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:DeleteRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRoleDescription",
+)
+ECS_ROLES: tuple[str, ...] = ("ecs-execution", "ecs-task")
+"""modules/ecs-cluster's roles, <name>-<role>: the task execution role and the application's task role."""
 
 ALARM_WRITES: tuple[str, ...] = (
     "cloudwatch:DeleteAlarms",
@@ -311,6 +378,23 @@ class Scope:
                  "usergroup": self.store, "user": f"{self.store}-*"}
         return [self.arn("elasticache", f"{kind}:{name}") for kind, name in kinds.items()]
 
+    def ecs_roles(self) -> list[str]:
+        return [f"arn:{self.partition}:iam::{self.account}:role/{self.name}-{role}" for role in ECS_ROLES]
+
+    @property
+    def ecs_cluster(self) -> str:
+        return self.arn("ecs", f"cluster/{self.name}")
+
+    @property
+    def ecs_services(self) -> str:
+        """The colors' services, <name>-<color>, in the environment's cluster (ECS's long ARN format)."""
+        return self.arn("ecs", f"service/{self.name}/{self.name}-*")
+
+    @property
+    def log_groups(self) -> list[str]:
+        group = self.arn("logs", f"log-group:/ecs/{self.name}/*")
+        return [group, f"{group}:*"]
+
     def zone(self, zone_id: str | None) -> str:
         """A given zone exactly; a zone the base layer creates has no id before its first apply."""
         return f"arn:{self.partition}:route53:::hostedzone/{zone_id or '*'}"
@@ -361,7 +445,36 @@ def _reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
         out.append(_statement("ReadWorkerQueue", QUEUE_READS, [scope.queues]))
     if config.state_store is not None:
         out += _store_reads(scope, config.state_store)
+    if config.app.compute == "ecs":
+        out += _ecs_reads(scope)
     return out
+
+
+def _ecs_reads(scope: Scope) -> list[dict[str, Any]]:
+    return [_statement("ReadEcs", ECS_READS, ["*"]),  # Describe calls the provider makes by id or name
+            _statement("ReadEcsLogGroups", LOG_GROUP_READS, scope.log_groups),
+            _statement("ReadEcsRoles", ECS_ROLE_READS, scope.ecs_roles())]
+
+
+def _ecs_writes(scope: Scope, tagging: dict[str, Any], tagged: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cluster, services, task definitions, scalable targets, log groups and the two ECS roles, which
+    alone may be passed, and to ECS tasks only."""
+    return [
+        _statement("EcsCluster", ECS_CLUSTER_WRITES, [scope.ecs_cluster]),
+        _statement("EcsServices", ECS_SERVICE_WRITES, [scope.ecs_services],
+                   Condition={"ArnEquals": {"ecs:cluster": scope.ecs_cluster}}),
+        _statement("EcsTaskDefinitions", TASK_DEFINITION_WRITES, ["*"], Condition=tagging),
+        _statement("EcsTaskDefinitionsDeregister", TASK_DEFINITION_DEREGISTER, ["*"]),
+        _statement("EcsScalableTargetsCreate", ["application-autoscaling:RegisterScalableTarget",
+                                                "application-autoscaling:TagResource"],
+                   [scope.arn("application-autoscaling", "scalable-target/*")], Condition=tagging),
+        _statement("EcsScalableTargetsChange", SCALABLE_TARGET_WRITES,
+                   [scope.arn("application-autoscaling", "scalable-target/*")], Condition=tagged),
+        _statement("EcsLogGroups", LOG_GROUP_WRITES, scope.log_groups),
+        _statement("EcsRoles", ECS_ROLE_WRITES, scope.ecs_roles()),
+        _statement("PassEcsRoles", ["iam:PassRole"], scope.ecs_roles(),
+                   Condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+    ]
 
 
 def _store_reads(scope: Scope, store: StateStoreSettings) -> list[dict[str, Any]]:
@@ -450,6 +563,8 @@ def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
         out.append(_statement("WorkerQueue", QUEUE_WRITES, [scope.queues]))
     if config.state_store is not None:
         out += _store_writes(scope, config.state_store)
+    if config.app.compute == "ecs":
+        out += _ecs_writes(scope, tagging, tagged)
     return out
 
 
@@ -458,6 +573,8 @@ def _linked_services(config: Environment) -> list[str]:
     services = ["autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]
     if config.state_store is not None and config.state_store.kind == "elasticache":
         services.append("elasticache.amazonaws.com")
+    if config.app.compute == "ecs":
+        services += ["ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"]
     return services
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bgtool.aws.live import ColorLive, color_live, target_group_arns
+from bgtool.aws.live import ColorLive
+from bgtool.compute import compute_for
 from bgtool.config import envfile
 from bgtool.config.schema import Color, ColorSettings, check_version
 from bgtool.errors import BgtoolError
@@ -125,10 +126,10 @@ def wait_for_color(ws: Workspace, color: Color, timeout: float, version: str | N
     desired = int(color_vars(ws.config, color)["desired"])  # type: ignore[call-overload]
     poll = min(ws.config.traffic.poll_seconds, MAX_POLL_SECONDS)
     started = time.monotonic()
-    tg = target_group_arns(ws.aws, ws.config).get(color.value)  # fixed while the group rolls
+    compute = compute_for(ws)
     try:
         while True:
-            live = color_live(ws.aws, ws.config, ws.env, color, tg)
+            live = compute.live(color)
             done, text = ready(live, desired, version)
             elapsed = time.monotonic() - started
             ws.emit(Waiting(color.value, text, elapsed))

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bgtool.aws.live import ColorLive, color_alb, color_live, find_alb, listener_weights, target_group_arns
+from bgtool.aws.live import ColorLive, color_alb, find_alb, listener_weights, target_group_arns
 from bgtool.aws.metrics import MetricsReader, metrics_resolution
+from bgtool.compute import compute_for
 from bgtool.config.schema import Color, Environment, HostChecks, SmokeCheck
 from bgtool.embedded import dataplane
 from bgtool.errors import BgtoolError
@@ -110,13 +111,13 @@ def evaluate(config: Environment, color: Color, live: ColorLive, smoke: list[Che
 
 def _in_service(live: ColorLive) -> Check:
     name = "in service == desired"
-    groups = ", ".join(live.asg_names) or "no Auto Scaling group"
+    groups = ", ".join(live.asg_names)
     if not live.asg_names:
-        return Check(name, False, f"no Auto Scaling group tagged bgtool:color={live.color}: is the layer applied?")
+        return Check(name, False, f"no {live.group_label} of {live.color} found: is the layer applied?")
     if live.desired <= 0:
         return Check(name, False, f"desired capacity is 0 in {groups} (retired or scaled to zero)")
     ok = live.in_service == live.desired
-    return Check(name, ok, f"{live.in_service}/{live.desired} instances InService in {groups}")
+    return Check(name, ok, f"{live.in_service}/{live.desired} {live.member_label} in {groups}")
 
 
 def _targets(config: Environment, live: ColorLive) -> Check:
@@ -170,7 +171,7 @@ def run_gate(ws: Workspace, color: Color) -> GateReport:
     color = Color(color)
     config = ws.config
     tg_arns = target_group_arns(ws.aws, config)
-    live = color_live(ws.aws, config, ws.env, color, tg_arns.get(color.value))
+    live = compute_for(ws).live(color)
     smoke = run_smoke(ws, color, tg_arns) if config.gate.smoke else []
     hosts = run_host_checks(ws, color, live) if config.gate.host_checks else []
     traffic = run_traffic(ws, color, tg_arns) if config.gate.load else []

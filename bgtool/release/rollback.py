@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool.aws.live import color_live, target_group_arns
+from bgtool.compute import compute_for
 from bgtool.config import envfile
 from bgtool.config.schema import Color
 from bgtool.errors import BgtoolError
@@ -114,8 +114,7 @@ def _check_target(ws: Workspace, target: Color, opts: RollbackOptions, history: 
     problems = []
     if ws.config.colors.of(target).retired:
         problems.append(f"{target.value} is retired")
-    tg = target_group_arns(ws.aws, ws.config).get(target.value)
-    live = color_live(ws.aws, ws.config, ws.env, target, tg)
+    live = compute_for(ws).live(target)
     if live.healthy_targets == 0:
         problems.append(f"{target.value} has no healthy targets ({len(live.targets)} registered)")
     problems += rollback_problems(ws, target, history)  # a contract migration that ran after its version

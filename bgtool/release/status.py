@@ -62,6 +62,8 @@ def build_status(
             "alarms_firing": cl.alarms_firing,
             "asg_names": cl.asg_names,
         }
+        if cl.task_definition:
+            colors[color.value]["task_definition"] = cl.task_definition
         if workers is not None:
             colors[color.value]["workers"] = workers.get(color.value, 0)
     return {

@@ -48,16 +48,21 @@ UPSTREAM: Mapping[str, tuple[str, ...]] = {
     "traffic": ("base",),
 }
 
-MODULES: tuple[str, ...] = ("network", "alb", "dashboard", "color", "traffic", "dns", "workers", "session-store")
+MODULES: tuple[str, ...] = (
+    "network", "alb", "dashboard", "color", "traffic", "dns", "workers", "session-store", "ecs-cluster", "ecs-service",
+)
 
 # Services the provider talks to on the embedded AWS (every one gets the endpoint).
 EMBEDDED_SERVICES: tuple[str, ...] = (
+    "applicationautoscaling",
     "autoscaling",
     "cloudwatch",
     "dynamodb",
     "ec2",
+    "ecs",
     "elbv2",
     "iam",
+    "logs",
     "route53",
     "s3",
     "sqs",
@@ -240,13 +245,10 @@ def _context(root: Path, loaded: LoadedEnvironment, layer: str) -> dict[str, Any
         "dashboard_name": dashboard_name(config),
     }
     if layer in COLOR_LAYERS:
+        context.update(color=layer)
+    if layer in COLOR_LAYERS and config.app.compute == "autoscaling":  # a task has an image, no user data
         source, script = _user_data(root, loaded, Color(layer))
-        context.update(
-            color=layer,
-            user_data=script,
-            user_data_source=source,
-            heredoc_marker=_HEREDOC_MARKER,
-        )
+        context.update(user_data=script, user_data_source=source, heredoc_marker=_HEREDOC_MARKER)
     return context
 
 

@@ -141,7 +141,7 @@ resource "aws_lb_target_group" "this" {
   name                 = "${var.name}-${each.key}"
   port                 = var.app_port
   protocol             = "HTTP"
-  target_type          = "instance"
+  target_type          = var.target_type
   vpc_id               = var.vpc_id
   deregistration_delay = var.deregistration_delay
 

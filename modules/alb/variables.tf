@@ -72,6 +72,18 @@ variable "app_port" {
   }
 }
 
+variable "target_type" {
+  description = "What the target groups register: instance (EC2 Auto Scaling groups) or ip (ECS tasks on Fargate, network mode awsvpc). A change replaces both target groups."
+  type        = string
+  default     = "instance"
+  nullable    = false
+
+  validation {
+    condition     = contains(["instance", "ip"], var.target_type)
+    error_message = "The target_type must be \"instance\" or \"ip\"."
+  }
+}
+
 variable "health_check_path" {
   description = "HTTP path of the target groups' health check."
   type        = string

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from bgtool.aws.live import read_live
+from bgtool.aws.live import color_live, read_live, target_group_arns
 from bgtool.config.dashboard import dashboard_name
 from bgtool.embedded import server as embedded
 from bgtool.embedded.dataplane import listener_urls, read_state
@@ -47,7 +47,8 @@ def test_apply_creates_both_colors_behind_one_alb(applied: Project) -> None:
     assert colors == ["blue", "green"]
     assert all(len(g["Instances"]) == 2 for g in asgs)
 
-    live = read_live(aws, aws.config, "local")
+    tg_arns = target_group_arns(aws, aws.config)
+    live = read_live(aws, aws.config, lambda c: color_live(aws, aws.config, "local", c, tg_arns.get(c.value)))
     assert live.listener(80).weights == {"blue": 100, "green": 0}
     assert live.listener(8080).weights == {"blue": 0, "green": 100}
     assert live.alb_dns_name == alb["DNSName"]
@@ -123,7 +124,8 @@ def test_bad_input_changes_nothing(applied: Project) -> None:
         assert after == before
     finally:
         path.write_text(original)
-    assert read_live(applied.aws(), applied.aws().config, "local").listener(80) is not None
+    aws = applied.aws()
+    assert read_live(aws, aws.config, lambda c: color_live(aws, aws.config, "local", c, None)).listener(80) is not None
 
 
 def test_apply_without_terminal_or_yes_refuses(applied: Project) -> None:

@@ -69,8 +69,8 @@ def test_never_applied_is_changed_and_embedded_ones_are_apart(repo: Path, capsys
     doc = since_applied(capsys)
     assert names(doc) == ["staging", "prod"], "prod last"
     assert "never applied" in doc["environments"][0]["reasons"][0]
-    # local and local-dns target the embedded AWS: reported apart, their history never read (no moto here)
-    assert names(doc, "embedded") == ["local", "local-dns"]
+    # local, local-dns and local-ecs target the embedded AWS: reported apart, their history never read (no moto here)
+    assert names(doc, "embedded") == ["local", "local-dns", "local-ecs"]
 
 
 def test_a_replaced_run_is_caught_up_by_the_next(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,7 +99,7 @@ def test_shared_code_touches_every_real_environment(repo: Path, capsys: pytest.C
     module.write_text(module.read_text() + "\n# changed\n")
     commit(repo, "module")
     doc = since_applied(capsys)
-    assert names(doc) == ["staging", "prod"] and names(doc, "embedded") == ["local", "local-dns"]
+    assert names(doc) == ["staging", "prod"] and names(doc, "embedded") == ["local", "local-dns", "local-ecs"]
     assert "modules/" in doc["environments"][0]["reasons"][0]
 
 
@@ -132,13 +132,13 @@ def test_base_and_all_leave_embedded_environments_out(repo: Path, capsys: pytest
     commit(repo, "template")
     assert main(["changed", "--base", base, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert names(doc) == ["staging", "prod"] and names(doc, "embedded") == ["local", "local-dns"]
+    assert names(doc) == ["staging", "prod"] and names(doc, "embedded") == ["local", "local-dns", "local-ecs"]
     assert main(["changed", "--base", base]) == 0
     out, err = capsys.readouterr()
     assert out == "staging\nprod\n" and "embedded local " in err
     assert main(["changed", "--all", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert names(doc) == ["staging", "prod"] and names(doc, "embedded") == ["local", "local-dns"]
+    assert names(doc) == ["staging", "prod"] and names(doc, "embedded") == ["local", "local-dns", "local-ecs"]
 
 
 def test_one_mode_at_a_time(repo: Path) -> None:

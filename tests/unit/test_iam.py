@@ -13,13 +13,13 @@ from bgtool.cli.app import main
 from bgtool.config.dashboard import dashboard_name
 from bgtool.config.schema import Environment, WorkerSettings, load_environment
 from bgtool.drift.collect import Checker
-from bgtool.iam.policy import ROLES, policy, wildcard_writes
+from bgtool.iam.policy import ROLES, UNSCOPED_ECS_WRITES, policy, wildcard_writes
 from bgtool.terraform.events import StreamSummary
 from bgtool.terraform.layers import apply_layers, plan_layers
 from bgtool.terraform.runner import RunResult, Terraform
 from tests.helpers import REPO
 
-EXAMPLES = ("local", "local-dns", "staging", "prod")
+EXAMPLES = ("local", "local-dns", "local-ecs", "staging", "prod")
 WRITE_VERBS = ("Create", "Delete", "Modify", "Put", "Update", "Set", "Add", "Remove", "Attach", "Detach",
                "Authorize", "Revoke", "Run", "Allocate", "Release", "Associate", "Disassociate", "Replace",
                "Tag", "Untag", "Register", "Deregister", "Change")
@@ -91,6 +91,9 @@ def test_apply_writes_are_scoped_to_the_environment(env: str) -> None:
                 or (cfg.state.bucket and cfg.state.bucket in resource)
                 or (cfg.state.lock_table and resource.endswith(f"table/{cfg.state.lock_table}"))
                 or resource.startswith(f"arn:aws:ec2:{cfg.aws.region}:")
+                # ECS task definitions and scalable targets are tagged, not named (bgtool.iam.policy)
+                or (resource == "*" and action in UNSCOPED_ECS_WRITES)
+                or resource.startswith(f"arn:aws:application-autoscaling:{cfg.aws.region}:*:scalable-target/")
                 or ":role/aws-service-role/" in resource
                 or (cfg.dns is not None and route53_scoped(cfg.dns.zone_id, action, resource))
             )

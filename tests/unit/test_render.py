@@ -31,8 +31,8 @@ from bgtool.render.templates import (
 from tests.helpers import copy_project
 
 PROJECT = Path(__file__).resolve().parents[2]
-ENVIRONMENTS = ("local", "staging", "prod")
-VALIDATED = ("local", "staging")  # staging has TLS, local the embedded AWS
+ENVIRONMENTS = ("local", "local-ecs", "staging", "prod")
+VALIDATED = ("local", "local-ecs", "staging")  # staging has TLS, local the embedded AWS, local-ecs ECS
 
 
 def render(root: Path, env: str) -> dict[str, Path]:

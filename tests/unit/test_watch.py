@@ -111,7 +111,7 @@ def test_release_commands_get_the_panel_only_on_a_terminal(tmp_path: object, mon
     for terminal, json_mode, live, wanted in cases:
         monkeypatch.setattr(ui, "on_terminal", lambda terminal=terminal: terminal)
         ui.set_json_mode(json_mode)
-        common.open_workspace("local", live=live)
+        common.open_workspace("local", live=live, render_only=True)
         assert made[-1] == wanted, (terminal, json_mode, live)
     ui.set_json_mode(False)
 

@@ -266,7 +266,7 @@ def test_pr_plans_leave_embedded_environments_out_with_a_notice(project: Path) -
                                "BGTOOL_ROOT": str(project), "GITHUB_OUTPUT": str(output)}, check=False)
     assert done.returncode == 0, done.stderr
     assert (project / "changed.txt").read_text() == "staging\nprod\n"
-    assert (project / "embedded.txt").read_text() == "local\nlocal-dns\n"
+    assert (project / "embedded.txt").read_text() == "local\nlocal-dns\nlocal-ecs\n"
     assert "::notice title=bgtool plan::local targets the embedded AWS" in done.stdout
 
 

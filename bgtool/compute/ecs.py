@@ -1,0 +1,110 @@
+"""Compute behind ECS services on Fargate: the color's tasks, registered as `ip` targets in its group.
+
+A color is the ECS service `<name>-<color>` in the cluster `<name>` (modules/ecs-cluster and
+modules/ecs-service). Its live view has the same shape as an Auto Scaling color's, so the gate, the
+switch's bakes, deploy's wait and `status` judge it the same way: the service's desired count, the
+tasks that run (RUNNING, and not asked to stop) as the members in service, their addresses as the
+target ids, the versions their container images carry, and the color's alarms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bgtool.aws.live import ColorLive, own_targets, read_alarms, target_group_arns, target_health
+from bgtool.aws.session import Aws
+from bgtool.config.schema import Color, Environment, image_version
+from bgtool.terraform.workspace import Workspace
+
+DESCRIBE_BATCH = 100
+"""describe_tasks takes at most 100 tasks per call."""
+
+
+class EcsCompute:
+    """One ECS service per color (modules/ecs-service), its tasks in the color's target group."""
+
+    kind = "ecs"
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._tg_arns: dict[str, str] | None = None
+
+    def live(self, color: Color) -> ColorLive:
+        if self._tg_arns is None:  # target groups live in the base layer: fixed during an operation
+            self._tg_arns = target_group_arns(self.ws.aws, self.ws.config)
+        return ecs_color_live(self.ws.aws, self.ws.config, Color(color), self._tg_arns.get(Color(color).value))
+
+
+def service_name(config: Environment, color: Color) -> str:
+    return f"{config.name}-{Color(color).value}"
+
+
+def ecs_color_live(aws: Aws, config: Environment, color: Color, tg_arn: str | None) -> ColorLive:
+    live = ColorLive(color=color.value, group_label="ECS service", member_label="tasks RUNNING")
+    ecs = aws.client("ecs")
+    service = _service(ecs, config.name, service_name(config, color))
+    if service is not None:
+        live.asg_names = [service["serviceName"]]
+        live.desired = int(service.get("desiredCount", 0))
+        live.task_definition = _family_revision(service.get("taskDefinition", ""))
+        _read_tasks(ecs, config.name, service["serviceName"], live)
+    if tg_arn:
+        live.targets = own_targets(target_health(aws, tg_arn), live.members)
+    read_alarms(aws, config, color, live)
+    return live
+
+
+def _service(ecs: Any, cluster: str, name: str) -> dict[str, Any] | None:
+    try:
+        services = ecs.describe_services(cluster=cluster, services=[name]).get("services", [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
+            return None
+        raise
+    return next((s for s in services if s.get("status") == "ACTIVE"), None)
+
+
+def _read_tasks(ecs: Any, cluster: str, service: str, live: ColorLive) -> None:
+    """The service's tasks that are wanted (desired RUNNING): members; the RUNNING ones are in service."""
+    arns = [a for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service,
+                                                                     desiredStatus="RUNNING")
+            for a in page.get("taskArns", [])]
+    tasks: list[dict[str, Any]] = []
+    for start in range(0, len(arns), DESCRIBE_BATCH):
+        tasks += ecs.describe_tasks(cluster=cluster, tasks=arns[start:start + DESCRIBE_BATCH]).get("tasks", [])
+    versions: dict[str, str] = {}
+    for task in sorted(tasks, key=lambda t: str(t.get("taskArn"))):
+        if task.get("group") != f"service:{service}" or task.get("desiredStatus") != "RUNNING":
+            continue  # the embedded AWS lists every task of the cluster whatever serviceName says
+        address = task_address(task)
+        live.members.append(address)
+        if task.get("lastStatus") == "RUNNING":
+            live.in_service += 1
+            live.instance_ids.append(address)
+        definition = task.get("taskDefinitionArn", "")
+        if definition not in versions:
+            versions[definition] = _version(ecs, definition)
+        if versions[definition] not in live.versions:
+            live.versions.append(versions[definition])
+
+
+def task_address(task: dict[str, Any]) -> str:
+    """The task's awsvpc address: its target id in an `ip` target group."""
+    for attachment in task.get("attachments", []):
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address":
+                return str(detail.get("value"))
+    return str(task.get("taskArn", ""))
+
+
+def _version(ecs: Any, definition: str) -> str:
+    """The tag of the task definition's container image (REPOSITORY:VERSION): what the task runs."""
+    found = ecs.describe_task_definition(taskDefinition=definition)["taskDefinition"]
+    image = str((found.get("containerDefinitions") or [{}])[0].get("image", ""))
+    return image_version(image)
+
+
+def _family_revision(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]

@@ -1,0 +1,178 @@
+"""app.compute ecs on the embedded AWS with the real terraform binary: the data plane runs the tasks.
+
+`local-ecs` is applied once on this module's own embedded AWS; the tests run in file order. Each
+color is an ECS service whose tasks are processes on loopback addresses of their own, registered as
+`ip` targets; what is checked is what a person sees: answers through the listeners, `bgtool status`,
+the ECS API, a deploy that replaces the idle color's tasks while the live one serves, a switch and a
+rollback under a steady request stream without one failed request, a clean drift check, and the
+tasks of a saved environment running again after a restore.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bgtool.embedded.dataplane import listener_urls, read_state
+from tests.integration.conftest import Project, free_port
+from tests.integration.traffic import Traffic
+
+ENV = "local-ecs"
+NAME = "bgtool-ecs"
+
+
+@pytest.fixture(scope="module")
+def ecs(project: Project) -> Project:
+    if project.run("apply", ENV, "--yes", timeout=1500).returncode != 0:  # a dropped connection: once more
+        project.ok("apply", ENV, "--yes", timeout=1500)
+    return project
+
+
+def _urls(project: Project) -> dict[int, str]:
+    return listener_urls(read_state(project.root) or {}, NAME)
+
+
+def _status(project: Project) -> dict[str, Any]:
+    return json.loads(project.ok("status", ENV, "--json").stdout)
+
+
+def _tasks(project: Project, color: str) -> list[dict[str, Any]]:
+    client = project.aws(ENV).client("ecs")
+    arns = client.list_tasks(cluster=NAME, serviceName=f"{NAME}-{color}")["taskArns"]
+    tasks = client.describe_tasks(cluster=NAME, tasks=arns)["tasks"] if arns else []
+    return [t for t in tasks if t["group"] == f"service:{NAME}-{color}"]
+
+
+def _addresses(tasks: list[dict[str, Any]]) -> set[str]:
+    return {d["value"] for t in tasks for a in t["attachments"] for d in a["details"]
+            if d["name"] == "privateIPv4Address"}
+
+
+def _until(what: str, check: Any, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(1)
+
+
+def _serving(project: Project, color: str, version: str) -> dict[str, Any] | None:
+    doc = _status(project)["colors"][color]
+    done = (doc["versions_live"] == [version] and doc["in_service"] == doc["desired"] == 2
+            and doc["healthy_targets"] == doc["targets"] == 2)
+    return doc if done else None
+
+
+def test_apply_runs_each_colors_tasks_behind_the_listeners(ecs: Project) -> None:
+    for color in ("blue", "green"):
+        _until(f"{color} serving 1.0.0", lambda c=color: _serving(ecs, c, "1.0.0"))
+    running = {color: [t for t in _tasks(ecs, color) if t["lastStatus"] == "RUNNING"] for color in ("blue", "green")}
+    addresses = {color: _addresses(tasks) for color, tasks in running.items()}
+    assert all(len(a) == 2 and all(x.startswith("127.") for x in a) for a in addresses.values()), addresses
+    assert addresses["blue"].isdisjoint(addresses["green"])
+    service = ecs.aws(ENV).client("ecs").describe_services(cluster=NAME, services=[f"{NAME}-blue"])["services"][0]
+    assert (service["desiredCount"], service["runningCount"]) == (2, 2)
+    assert [d["rolloutState"] for d in service["deployments"]] == ["COMPLETED"]
+
+    urls = _urls(ecs)
+    assert requests.get(f"{urls[80]}/version", timeout=10).text.strip() == "1.0.0"
+    assert "blue" in requests.get(f"{urls[80]}/", timeout=10).text  # production: the active color
+    assert "green" in requests.get(f"{urls[8080]}/", timeout=10).text  # the test listener: the idle one
+    for color, found in addresses.items():  # each task answers on its own address and the container port
+        for address in found:
+            assert requests.get(f"http://{address}:8000/version", timeout=10).text.strip() == "1.0.0"
+            assert color in requests.get(f"http://{address}:8000/", timeout=10).text
+
+
+def test_status_shows_each_colors_service_and_tasks(ecs: Project) -> None:
+    doc = _status(ecs)
+    assert doc["live_color"] == "blue"
+    for color in ("blue", "green"):
+        shown = doc["colors"][color]
+        assert shown["asg_names"] == [f"{NAME}-{color}"]
+        assert shown["task_definition"] == f"{NAME}-{color}:1"
+        assert (shown["desired"], shown["in_service"], shown["healthy_targets"]) == (2, 2, 2)
+    text = ecs.ok("status", ENV).stderr + ecs.ok("status", ENV).stdout
+    assert "blue" in text and "green" in text and "1.0.0" in text
+
+
+def test_deploy_replaces_the_idle_colors_tasks_while_the_live_one_serves(ecs: Project) -> None:
+    before = _addresses([t for t in _tasks(ecs, "green") if t["lastStatus"] == "RUNNING"])
+    with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic:
+        done = ecs.ok("deploy", ENV, "1.1.0", "--yes", "--json", timeout=600)
+        time.sleep(1)
+    assert json.loads(done.stdout)["color"] == "green"
+    assert traffic.answers and set(traffic.answers) == {(200, "1.0.0")}, sorted(set(traffic.answers))[:5]
+    shown = _serving(ecs, "green", "1.1.0")
+    assert shown is not None and shown["task_definition"] == f"{NAME}-green:2", _status(ecs)["colors"]["green"]
+    tasks = _tasks(ecs, "green")
+    now = _addresses([t for t in tasks if t["lastStatus"] == "RUNNING"])
+    assert len(now) == 2 and now.isdisjoint(before)  # new tasks (started before the old ones stopped)
+    stopped = [t for t in tasks if t["lastStatus"] == "STOPPED"]
+    assert {t["taskDefinitionArn"].rsplit("/", 1)[-1] for t in stopped} == {f"{NAME}-green:1"}
+    assert requests.get(f"{_urls(ecs)[8080]}/version", timeout=10).text.strip() == "1.1.0"
+    assert _serving(ecs, "blue", "1.0.0") is not None
+
+
+def test_verify_and_switch_under_a_steady_stream_lose_no_request(ecs: Project) -> None:
+    ecs.ok("verify", ENV)
+    with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic:
+        switched = ecs.run("switch", ENV, "--yes", "--json", timeout=900)
+        time.sleep(1)
+    assert switched.returncode == 0, switched.stderr + switched.stdout
+    assert json.loads(switched.stdout)["result"] == "succeeded"
+    failed = [a for a in traffic.answers if a[0] != 200]
+    assert traffic.answers and failed == [], failed[:5]
+    assert {v for _, v in traffic.answers} == {"1.0.0", "1.1.0"}
+    assert traffic.answers[-1] == (200, "1.1.0")
+    assert _status(ecs)["live_color"] == "green"
+
+
+def test_rollback_sends_production_back_to_blue_without_losing_a_request(ecs: Project) -> None:
+    with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic:
+        done = ecs.run("rollback", ENV, "--yes", "--json", timeout=600)
+        time.sleep(1)
+    assert done.returncode == 0, done.stderr + done.stdout
+    failed = [a for a in traffic.answers if a[0] != 200]
+    assert traffic.answers and failed == [], failed[:5]
+    assert traffic.answers[-1] == (200, "1.0.0")
+    assert _status(ecs)["live_color"] == "blue"
+    assert "active_color: blue" in (ecs.root / f"environments/{ENV}.yaml").read_text()
+
+
+def test_drift_reports_no_error(ecs: Project) -> None:
+    done = ecs.run("drift", ENV, "--json", timeout=600)
+    doc = json.loads(done.stdout)
+    (env,) = doc["environments"]
+    assert env["errors"] == [] and done.returncode in (0, 2), done.stderr
+    assert done.returncode == 0, env
+
+
+def test_saved_tasks_run_again_after_a_restore_beside_the_original(ecs: Project, tmp_path: Path) -> None:
+    from bgtool.embedded import server as embedded
+    from tests.helpers import copy_project
+
+    archive = tmp_path / "ecs.tar.gz"
+    ecs.ok("local", "save", str(archive))
+    root = copy_project(tmp_path / "second")
+    port = free_port()
+    second = Project(root, f"http://127.0.0.1:{port}")
+    try:
+        second.ok("local", "restore", str(archive), "--port", str(port))
+        for color, version in (("green", "1.1.0"), ("blue", "1.0.0")):
+            _until(f"restored {color}", lambda c=color, v=version: _serving(second, c, v))
+        theirs, ours = _addresses(_tasks(second, "green")), _addresses(_tasks(ecs, "green"))
+        running_theirs = _addresses([t for t in _tasks(second, "green") if t["lastStatus"] == "RUNNING"])
+        assert running_theirs and running_theirs.isdisjoint(ours), (theirs, ours)  # claimed: replaced
+        assert requests.get(f"{_urls(second)[80]}/version", timeout=10).text.strip() == "1.0.0"
+        assert requests.get(f"{_urls(second)[8080]}/version", timeout=10).text.strip() == "1.1.0"
+        assert requests.get(f"{_urls(ecs)[80]}/version", timeout=10).text.strip() == "1.0.0"
+    finally:
+        embedded.down(root)
