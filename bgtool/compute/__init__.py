@@ -13,7 +13,7 @@ touches AWS or Terraform.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from bgtool.aws.live import ColorLive
 from bgtool.config.schema import Color, LoadedEnvironment
@@ -25,9 +25,18 @@ class ColorCompute(Protocol):
     """Runs a color's instances (or tasks) and says how they are."""
 
     kind: str
+    settings_label: str
+    """What `snapshot` compares, in words (drift's parity finding names it)."""
 
     def live(self, color: Color) -> ColorLive:
         """The color's groups, versions, capacity, targets and alarms as AWS reports them."""
+
+    def snapshot(self, color: Color) -> dict[str, Any]:
+        """The color's live settings in a shape comparable with the other color's (drift's live parity).
+
+        Empty when the color does not run as one unit. Its size under "sizes" (compared only when
+        the file gives both colors the same), the versions it runs under "versions" (normalized away).
+        """
 
 
 ComputeFactory = Callable[[Workspace], ColorCompute]

@@ -26,6 +26,7 @@ class EcsCompute:
     """One ECS service per color (modules/ecs-service), its tasks in the color's target group."""
 
     kind = "ecs"
+    settings_label = "task definition and ECS service"
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -35,6 +36,60 @@ class EcsCompute:
         if self._tg_arns is None:  # target groups live in the base layer: fixed during an operation
             self._tg_arns = target_group_arns(self.ws.aws, self.ws.config)
         return ecs_color_live(self.ws.aws, self.ws.config, Color(color), self._tg_arns.get(Color(color).value))
+
+    def snapshot(self, color: Color) -> dict[str, Any]:
+        """The service's and its task definition's settings, as ECS reports them (empty without the service)."""
+        ecs = self.ws.aws.client("ecs")
+        service = _service(ecs, self.ws.config.name, service_name(self.ws.config, Color(color)))
+        if service is None:
+            return {}
+        found = ecs.describe_task_definition(taskDefinition=service["taskDefinition"], include=["TAGS"])
+        definition = found["taskDefinition"]
+        containers = definition.get("containerDefinitions") or [{}]
+        return {
+            "service": {k: _sorted_lists(service.get(k)) for k in _SERVICE_KEYS},
+            "service_tags": _tags(service.get("tags")),
+            "target_groups": sorted(lb["targetGroupArn"].split(":")[-1].split("/")[1]
+                                    for lb in service.get("loadBalancers", [])),
+            "task_definition": {k: definition.get(k) for k in _TASK_KEYS},
+            "containers": [_container(c) for c in containers],
+            "task_definition_tags": _tags(found.get("tags")),
+            "sizes": {"desiredCount": service.get("desiredCount"), **self._capacity(service["serviceName"])},
+            "versions": [image_version(str(c.get("image", ""))) for c in containers],
+        }
+
+    def _capacity(self, service: str) -> dict[str, Any]:
+        """The service's scalable target bounds (Application Auto Scaling), when it has one."""
+        resource = f"service/{self.ws.config.name}/{service}"
+        found = self.ws.aws.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="ecs", ResourceIds=[resource]).get("ScalableTargets", [])
+        return {"MinCapacity": found[0].get("MinCapacity"), "MaxCapacity": found[0].get("MaxCapacity")} if found else {}
+
+
+_SERVICE_KEYS = ("launchType", "platformVersion", "schedulingStrategy", "deploymentConfiguration",
+                 "networkConfiguration", "healthCheckGracePeriodSeconds", "propagateTags", "enableECSManagedTags",
+                 "enableExecuteCommand", "deploymentController", "availabilityZoneRebalancing")
+_TASK_KEYS = ("family", "cpu", "memory", "networkMode", "requiresCompatibilities", "executionRoleArn", "taskRoleArn",
+              "runtimePlatform")
+
+
+def _container(container: dict[str, Any]) -> dict[str, Any]:
+    """A container definition with its environment as a mapping: the order ECS keeps it in means nothing."""
+    environment = {e["name"]: e["value"] for e in container.get("environment") or []}
+    return {**{k: v for k, v in container.items() if k != "environment"}, "environment": environment}
+
+
+def _tags(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in tags or [] if not t["key"].startswith("aws:")}
+
+
+def _sorted_lists(value: Any) -> Any:
+    """Subnet and security group order in a service's network configuration is not meaningful."""
+    if isinstance(value, dict):
+        return {k: _sorted_lists(v) for k, v in value.items()}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return sorted(value)
+    return value
 
 
 def service_name(config: Environment, color: Color) -> str:

@@ -13,7 +13,6 @@ wait on it. boto3 reads are cheap and not bounded.
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 from collections.abc import Callable
@@ -24,8 +23,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bgtool.aws.live import ListenerWeights, color_groups, find_alb, listener_weights, target_group_arns
-from bgtool.compute import require_operable
+from bgtool.aws.live import ListenerWeights, find_alb, listener_weights, target_group_arns
+from bgtool.compute import compute_for, require_operable
 from bgtool.config.schema import Color
 from bgtool.drift import diff
 from bgtool.drift.model import DriftItem, DriftReport, EnvReport, LayerCheck
@@ -142,7 +141,7 @@ class Checker:
             found = diff.active_color_item(ws.env, config.active_color, production)
             out += [found] if found else []
             out += self._unmanaged_rules(ws)
-        out += diff.live_parity_items(ws.env, *self._live_snapshots(ws))
+        out += self._live_parity(ws)
         if config.dns is not None:  # DNS mode: the weighted records carry production, not a listener
             from bgtool.traffic.dns import live_record_sets, record_weights
 
@@ -187,21 +186,24 @@ class Checker:
                 out += diff.unmanaged_rule_items(ws.env, name, extra)
         return out
 
-    def _live_snapshots(self, ws: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _live_parity(self, ws: Workspace) -> list[DriftItem]:
+        """Blue and green as AWS runs them, compared beyond color, version and (when they may differ) size."""
         config = ws.config
+        compute = compute_for(ws)
         versions = [config.colors.blue.version, config.colors.green.version]
-        shots = {c.value: live_color_snapshot(ws, c) for c in Color}
+        shots = {c.value: compute.snapshot(c) for c in Color}
         if not shots["blue"] or not shots["green"]:
-            return {}, {}
+            return []
         sizes_compared = all(not config.colors.of(c).retired for c in Color) and _same_sizes(config)
         out = []
         for color in Color:
             shot = shots[color.value]
-            if not sizes_compared:
-                shot["asg"] = {k: v for k, v in shot["asg"].items() if k not in _SIZE_KEYS}
+            sizes = shot.pop("sizes")
+            if sizes_compared:
+                shot["sizes"] = sizes
             live_versions = versions + shot.pop("versions")
             out.append(diff.normalize_color(shot, color.value, live_versions))
-        return out[0], out[1]
+        return diff.live_parity_items(ws.env, out[0], out[1], compute.settings_label)
 
     # -- rendered parity ------------------------------------------------------------------------
     def _rendered_parity(self, ws: Workspace, where: str) -> list[DriftItem]:
@@ -232,48 +234,3 @@ def _needs_document(result: RunResult) -> bool:
 def _same_sizes(config: Any) -> bool:
     b, g = config.colors.blue, config.colors.green
     return (b.desired, b.min_size, b.max_size) == (g.desired, g.min_size, g.max_size)
-
-
-_ASG_KEYS = ("MinSize", "MaxSize", "DesiredCapacity", "DefaultCooldown", "HealthCheckType", "HealthCheckGracePeriod",
-             "VPCZoneIdentifier", "TerminationPolicies", "NewInstancesProtectedFromScaleIn", "CapacityRebalance")
-_LT_SKIP = {"UserData"}
-_SIZE_KEYS = ("MinSize", "MaxSize", "DesiredCapacity")
-
-
-def live_color_snapshot(ws: Workspace, color: Color) -> dict[str, Any]:
-    """One color's live ASG and launch template settings, in a comparable shape (empty if absent)."""
-    aws = ws.aws
-    groups = color_groups(aws, ws.env, color)
-    if len(groups) != 1:
-        return {}
-    group = groups[0]
-    tags = {t["Key"]: t["Value"] for t in group.get("Tags", []) if not t["Key"].startswith("aws:")}
-    spec = group.get("LaunchTemplate") or (group.get("MixedInstancesPolicy") or {}).get(
-        "LaunchTemplate", {}).get("LaunchTemplateSpecification") or {}
-    template: dict[str, Any] = {}
-    if spec.get("LaunchTemplateId"):
-        found = aws.client("ec2").describe_launch_template_versions(
-            LaunchTemplateId=spec["LaunchTemplateId"], Versions=[str(spec.get("Version") or "$Latest")])
-        versions = found.get("LaunchTemplateVersions") or [{}]
-        template = {k: v for k, v in (versions[0].get("LaunchTemplateData") or {}).items() if k not in _LT_SKIP}
-        user_data = (versions[0].get("LaunchTemplateData") or {}).get("UserData")
-        template["UserData"] = _decode(user_data) if user_data else None
-    return {
-        "asg": {k: _sorted_list(group.get(k)) if k == "VPCZoneIdentifier" else group.get(k) for k in _ASG_KEYS},
-        "asg_tags": tags,
-        "target_groups": sorted(arn.split(":")[-1].split("/")[1] for arn in group.get("TargetGroupARNs", [])),
-        "launch_template": template,
-        "versions": [tags.get("bgtool:version", "")],
-    }
-
-
-def _sorted_list(value: str | None) -> str | None:
-    """Subnet order in an ASG is not meaningful."""
-    return ",".join(sorted(value.split(","))) if value else value
-
-
-def _decode(data: str) -> str:
-    try:
-        return base64.b64decode(data).decode("utf-8", "replace")
-    except ValueError:
-        return data

@@ -324,14 +324,17 @@ def normalize_color(value: Any, color: str, versions: Iterable[str]) -> Any:
     return value
 
 
-def live_parity_items(env: str, blue: Mapping[str, Any], green: Mapping[str, Any]) -> list[DriftItem]:
-    """Differences between the normalized live snapshots of blue and green (before = blue, after = green)."""
+def live_parity_items(env: str, blue: Mapping[str, Any], green: Mapping[str, Any],
+                      what: str = "launch template and Auto Scaling group") -> list[DriftItem]:
+    """Differences between the normalized live snapshots of blue and green (before = blue, after = green).
+
+    WHAT names the settings compared, as the compute kind runs a color (`ColorCompute.settings_label`)."""
     changes = attribute_changes(dict(blue), dict(green))
     if not changes:
         return []
     shown = ", ".join(c.attribute for c in changes[:4]) + (" ..." if len(changes) > 4 else "")
     return [DriftItem(
-        PARITY, None, "live blue vs green launch template and Auto Scaling group",
+        PARITY, None, f"live blue vs green {what}",
         f"live blue and green differ beyond color, version and size: {shown}",
         f"{apply_cmd(env, 'blue', 'green')} (both colors again from the one template)", changes,
     )]
