@@ -5,8 +5,9 @@ production is never applied like the others: its saved plan (`terraform show -js
 first, resource by resource.
 
 - capacity: an in-place update of the live Auto Scaling group that touches only `desired_capacity`,
-  `min_size`, `max_size` (and `wait_for_elb_capacity`, which follows desired). Scaling serves the
-  same instances, so it is applied directly and reported as such.
+  `min_size`, `max_size` (and `wait_for_elb_capacity`, which follows desired), or of the live ECS
+  service's `desired_count` and its scalable target's `min_capacity`/`max_capacity`. Scaling serves
+  the same version on the same definition, so it is applied directly and reported as such.
 - monitoring: a live color's alarm created or updated in place. Alarms decide what the gate and
   the bake watch, not what answers requests, so they are applied directly too. An alarm that
   would be deleted or replaced is a release: the live color is never left unwatched.
@@ -60,7 +61,12 @@ MONITORING = "monitoring"
 LOAD_BALANCER = "load-balancer"
 """A replace or destroy of the load balancer, a target group or a listener: traffic stops meanwhile."""
 
-CAPACITY_ATTRIBUTES = frozenset({"desired_capacity", "min_size", "max_size", "wait_for_elb_capacity"})
+CAPACITY_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "aws_autoscaling_group": frozenset({"desired_capacity", "min_size", "max_size", "wait_for_elb_capacity"}),
+    "aws_ecs_service": frozenset({"desired_count"}),
+    "aws_appautoscaling_target": frozenset({"min_capacity", "max_capacity"}),
+}
+"""Per resource type, the attributes whose in-place update only scales a color (app.compute autoscaling, ecs)."""
 LOAD_BALANCER_TYPES = frozenset({"aws_lb", "aws_alb", "aws_lb_target_group", "aws_alb_target_group",
                                  "aws_lb_listener", "aws_alb_listener"})
 SHARED_LAYERS = ("base", "traffic")
@@ -164,7 +170,8 @@ def classify_live_color(plan_json: Mapping[str, Any]) -> list[Change]:
 
 
 def _live_kind(rtype: str, action: str, attrs: tuple[str, ...]) -> str:
-    if rtype == "aws_autoscaling_group" and action == "update" and set(attrs) <= CAPACITY_ATTRIBUTES:
+    scaling = CAPACITY_ATTRIBUTES.get(rtype)
+    if scaling is not None and action == "update" and set(attrs) <= scaling:
         return CAPACITY
     if rtype == "aws_cloudwatch_metric_alarm" and action in ("create", "update"):
         return MONITORING

@@ -62,6 +62,33 @@ def test_scaling_the_live_group_is_a_capacity_change() -> None:
     assert kinds(change) == {ASG: CAPACITY}
 
 
+SERVICE = "module.color.module.ecs_service.aws_ecs_service.this"
+SCALABLE = "module.color.module.ecs_service.aws_appautoscaling_target.this"
+TASKDEF = "module.color.module.ecs_service.aws_ecs_task_definition.this"
+
+
+def service(after: dict[str, Any], actions: list[str] | None = None) -> dict:
+    base = {"name": "bgtool-ecs-blue", "desired_count": 2, "task_definition": "arn:td/bgtool-ecs-blue:1",
+            "health_check_grace_period_seconds": 30}
+    return rc(SERVICE, "aws_ecs_service", actions or ["update"], base, {**base, **after})
+
+
+def test_scaling_the_live_ecs_service_is_a_capacity_change() -> None:
+    bounds = rc(SCALABLE, "aws_appautoscaling_target", ["update"], {"min_capacity": 0, "max_capacity": 4},
+                {"min_capacity": 1, "max_capacity": 6})
+    assert kinds(service({"desired_count": 3}), bounds) == {SERVICE: CAPACITY, SCALABLE: CAPACITY}
+
+
+def test_a_new_task_definition_or_another_service_setting_is_a_release() -> None:
+    assert kinds(service({"desired_count": 3, "task_definition": "arn:td/bgtool-ecs-blue:2"})) == {SERVICE: RELEASE}
+    assert kinds(service({"health_check_grace_period_seconds": 60})) == {SERVICE: RELEASE}
+    assert kinds(service({"desired_count": 3}, actions=["create", "delete"])) == {SERVICE: RELEASE}
+    image = rc(TASKDEF, "aws_ecs_task_definition", ["create", "delete"], {"cpu": "256"}, {"cpu": "256"})
+    assert kinds(image) == {TASKDEF: RELEASE}
+    assert kinds(rc(SCALABLE, "aws_appautoscaling_target", ["update"], {"tags": {}}, {"tags": {"a": "b"}})) == {
+        SCALABLE: RELEASE}
+
+
 def test_any_other_attribute_of_the_live_group_makes_it_a_release() -> None:
     assert kinds(asg({}, {"desired_capacity": 3, "health_check_grace_period": 60})) == {ASG: RELEASE}
     assert kinds(asg({}, {"tag": [{"key": "team", "value": "payments"}]})) == {ASG: RELEASE}
