@@ -137,6 +137,7 @@ bench: venv haproxy ## every benchmark, each on its own embedded AWS: ratios mea
 	$(BIN)/python bench/dataplane.py
 	$(BIN)/python bench/dns.py
 	$(BIN)/python bench/zero_downtime.py
+	$(BIN)/python bench/zero_downtime.py --compute ecs
 	$(BIN)/python bench/terraform_runtime.py
 
 bench-dataplane: venv haproxy ## local data plane: API change -> HAProxy delay, proxy-added latency

@@ -23,7 +23,9 @@ and .png (`--out DIR` for another folder).
 
 Run with `.venv/bin/python bench/zero_downtime.py` (own embedded AWS and environment in a temporary
 copy of the project, ~15 min on 2 cores, most of it Terraform), or against an applied environment
-whose idle color runs a newer version: `--root DIR --env ENV --endpoint URL`.
+whose idle color runs a newer version: `--root DIR --env ENV --endpoint URL`. `--compute ecs` runs the
+same phases on ECS Fargate colors (environments/local-ecs.yaml: each color's tasks are processes of
+their own behind `ip` targets) and names the files zero-downtime-ecs.*.
 """
 
 from __future__ import annotations
@@ -359,15 +361,17 @@ def weight_marks(changes: list[tuple[float, dict[str, int]]]) -> list[tuple[floa
     return [(at, " / ".join(f"{c} {w}%" for c, w in sorted(weights.items()))) for at, weights in changes[1:]]
 
 
-def draw(measured: Measured, out: Path) -> list[Path]:
-    """The timeline of the run as OUT/zero-downtime.html and, with Chromium, .png: the files written."""
+def draw(measured: Measured, out: Path, compute: str = "autoscaling") -> list[Path]:
+    """The timeline of the run as OUT/zero-downtime[-ecs].html and, with Chromium, .png: the files written."""
     out.mkdir(parents=True, exist_ok=True)
     buckets = bucket(measured.answers, [(p.name, p.start, p.end) for p in measured.phases],
                      weight_marks(measured.changes))
-    page = out / "zero-downtime.html"
-    page.write_text(render_html("Zero downtime, measured: requests through a release", buckets, measured.colors,
-                                table(measured.phases)))
-    png = out / "zero-downtime.png"
+    ecs = compute != "autoscaling"
+    stem = f"zero-downtime-{compute}" if ecs else "zero-downtime"
+    page = out / f"{stem}.html"
+    title = "Zero downtime, measured: requests through a release" + (f" ({compute})" if ecs else "")
+    page.write_text(render_html(title, buckets, measured.colors, table(measured.phases)))
+    png = out / f"{stem}.png"
     problem = screenshot(page, png)
     if problem:
         print(f"no PNG of the timeline: {problem}", file=sys.stderr)
@@ -380,15 +384,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def own_project(tmp: Path) -> dict[str, Any]:
+# Per compute kind: the example environment the benchmark's own copies, its name and its VPC's /16 prefix.
+SOURCES = {"autoscaling": ("local", "bgtool-local", "10.20."), "ecs": ("local-ecs", "bgtool-ecs", "10.30.")}
+
+
+def own_project(tmp: Path, compute: str = "autoscaling") -> dict[str, Any]:
     """A copy of the project with its own embedded AWS, and ENV applied with 1.1.0 on the idle green."""
     sys.path.insert(0, str(REPO))
     from tests.helpers import copy_project
 
     root = copy_project(tmp)
     info, _ = embedded.up(root, free_port())
-    text = (root / "environments/local.yaml").read_text()
-    text = text.replace("name: bgtool-local", f"name: bgtool-{ENV}").replace("10.20.", f"10.{OCTET}.")
+    source, name, prefix = SOURCES[compute]
+    text = (root / f"environments/{source}.yaml").read_text()
+    text = text.replace(f"name: {name}", f"name: bgtool-{ENV}").replace(prefix, f"10.{OCTET}.")
     (root / f"environments/{ENV}.yaml").write_text(text)
     project = {"root": str(root), "endpoint": info.endpoint,
                "env": {**os.environ, "BGTOOL_ROOT": str(root), "BGTOOL_AWS_ENDPOINT": info.endpoint}}
@@ -405,6 +414,8 @@ def main() -> int:
     parser.add_argument("--env", default=ENV)
     parser.add_argument("--endpoint", help="its embedded AWS endpoint")
     parser.add_argument("--rate", type=float, default=60, help="requests a second on the production URL")
+    parser.add_argument("--compute", choices=sorted(SOURCES), default="autoscaling",
+                        help="the compute kind of the benchmark's own environment (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="also print the phases as JSON")
     parser.add_argument("--out", type=Path, default=OUT, help="where the timeline goes (default: %(default)s)")
     args = parser.parse_args()
@@ -418,7 +429,7 @@ def main() -> int:
                    "env": {**os.environ, "BGTOOL_ROOT": args.root, "BGTOOL_AWS_ENDPOINT": args.endpoint}}
     else:
         tmp = Path(tempfile.mkdtemp(prefix="bgtool-bench-zd-"))
-        project = own_project(tmp)
+        project = own_project(tmp, args.compute)
     try:
         measured = run(project, args.env, args.rate)
     finally:
@@ -427,7 +438,7 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     phases = measured.phases
     print_table(phases)
-    for path in draw(measured, args.out):
+    for path in draw(measured, args.out, args.compute):
         print(f"timeline: {path}", file=sys.stderr)
     if args.json:
         print(json.dumps([{**p.__dict__, "answers": len(p.answers), "failed": p.failed, "injected": p.injected}
