@@ -19,7 +19,7 @@ from bgtool.embedded.dataplane import listener_urls, read_state
 from bgtool.errors import BgtoolError
 
 local_app = typer.Typer(help="Start, stop or inspect the embedded AWS (moto on 127.0.0.1) and its data plane "
-                             "(HAProxy and one process per instance).", no_args_is_help=True)
+                             "(HAProxy and one process per instance or ECS task).", no_args_is_help=True)
 app.add_typer(local_app, name="local")
 
 PORT = typer.Option(embedded.DEFAULT_PORT, "--port", help="Port on 127.0.0.1.")
@@ -175,7 +175,7 @@ def _show(info: embedded.ServerInfo, doc: dict[str, Any]) -> None:
                 t.get("pid") or "exited", ", ".join(f"{g}: {h}" for g, h in (t.get("health") or {}).items())]
                for t in doc.get("targets", [])]
     if targets:
-        ui.table("targets", ["instance", "env", "color", "version", "port", "pid", "health"], targets)
+        ui.table("targets", ["instance or task", "env", "color", "version", "port", "pid", "health"], targets)
     for fault in doc.get("faults", []):
         ui.console.print(ui.safe(f"fault on {fault['env']} {fault['color']}: {fault['fault']}"))
     for problem in doc.get("problems", []):
