@@ -11,10 +11,7 @@ drained by the controller's Supervisor, which runs one per task the service stil
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -23,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bgtool.embedded.model import EcsService, EcsTask, Snapshot
+from bgtool.embedded.ports import MachineClaims
 
 log = logging.getLogger("bgtool.dataplane")
 
@@ -156,34 +154,12 @@ def loopback_addresses() -> Iterator[str]:
             yield f"127.0.{n // 256}.{n % 256}"
 
 
-class AddressClaims:
-    """Task addresses this data plane uses, claimed for as long as their task runs: an flock on one file
-    per address in a directory every data plane on the machine shares (as PortClaims does for ports),
-    so two embedded AWSs never run tasks on one address."""
+class AddressClaims(MachineClaims[str]):
+    """Task addresses this data plane uses, claimed for as long as their task runs (as PortClaims does for
+    ports), so two embedded AWSs never run tasks on one address."""
 
     def __init__(self, directory: Path | None = None) -> None:
-        self.dir = directory or Path(tempfile.gettempdir()) / "bgtool-addresses"
-        self.held: dict[str, int] = {}
-
-    def claim(self, address: str) -> bool:
-        if address in self.held:
-            return True
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir / f"{address}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self.held[address] = fd
-        return True
-
-    def release(self, address: str) -> None:
-        fd = self.held.pop(address, None)
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+        super().__init__(directory or Path(tempfile.gettempdir()) / "bgtool-addresses")
 
     def next_free(self, used: set[str]) -> str | None:
         """The lowest address no task of this embedded AWS uses, claimed for a new task."""

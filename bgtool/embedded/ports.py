@@ -20,6 +20,9 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Generic, TypeVar
+
+K = TypeVar("K", int, str)
 
 OFFSET = 10000
 LOW, HIGH = 10000, 60000
@@ -94,25 +97,40 @@ class PortBook:
         tmp.replace(self.path)
 
 
-class PortClaims:
-    """Local ports this data plane serves, claimed for as long as the daemon runs: an exclusive flock on
-    one file per port in a directory every data plane on the machine shares. A port another data plane
-    claimed is not free here, whatever a bind test says (HAProxy's SO_REUSEPORT would let both bind)."""
+class MachineClaims(Generic[K]):
+    """Things this data plane uses, each claimed machine-wide for as long as it holds it: an exclusive flock
+    on one file per thing in a directory every data plane on the machine shares, released with the
+    file's descriptor (so a data plane that dies releases everything it held)."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self.dir = directory or Path(tempfile.gettempdir()) / "bgtool-ports"
-        self.held: dict[int, int] = {}
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.held: dict[K, int] = {}
 
-    def claim(self, port: int) -> bool:
-        """True when this data plane holds PORT now (it already did, or nobody else does)."""
-        if port in self.held:
+    def claim(self, key: K) -> bool:
+        """True when this data plane holds KEY now (it already did, or nobody else does)."""
+        if key in self.held:
             return True
         self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(self.dir / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             return False
-        self.held[port] = fd
+        self.held[key] = fd
         return True
+
+    def release(self, key: K) -> None:
+        fd = self.held.pop(key, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+
+class PortClaims(MachineClaims[int]):
+    """Local ports this data plane serves, claimed for as long as the daemon runs. A port another data
+    plane claimed is not free here, whatever a bind test says (HAProxy's SO_REUSEPORT would let both bind)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        super().__init__(directory or Path(tempfile.gettempdir()) / "bgtool-ports")
