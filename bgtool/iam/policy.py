@@ -254,7 +254,9 @@ DASHBOARD_WRITES: tuple[str, ...] = ("cloudwatch:DeleteDashboards", "cloudwatch:
 # services, their task definitions and scalable targets, the colors' log groups, and the two roles
 # the tasks run with, which are the only roles the apply role may pass.
 ECS_READS: tuple[str, ...] = ("ecs:DescribeClusters", "ecs:DescribeServices", "ecs:DescribeTaskDefinition",
+                              "ecs:DescribeTasks", "ecs:ListTasks",
                               "ecs:ListTagsForResource", "application-autoscaling:DescribeScalableTargets",
+                              "application-autoscaling:ListTagsForResource",
                               "logs:DescribeLogGroups")
 ECS_CLUSTER_WRITES: tuple[str, ...] = (
     "ecs:CreateCluster",

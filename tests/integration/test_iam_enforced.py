@@ -97,6 +97,26 @@ class Enforcing:
         return subprocess.run([BGTOOL, *args], cwd=self.root, env=self.env, text=True, capture_output=True,
                               timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
+    def add_role_users(self, env: str) -> None:
+        """One IAM user per pipeline role, whose inline policy is `bgtool iam ENV --role ROLE`."""
+        config = load_environment(self.root, env, endpoint_override=self.endpoint).config
+        admin = self.client("iam", "admin")
+        for role in ROLES:
+            admin.create_user(UserName=role)
+            document = as_moto_understands(policy(env, config, role))
+            admin.put_user_policy(UserName=role, PolicyName=f"bgtool-{role}", PolicyDocument=json.dumps(document))
+            key = admin.create_access_key(UserName=role)["AccessKey"]
+            self.keys[role] = (key["AccessKeyId"], key["SecretAccessKey"])
+
+    def make_admin(self) -> None:
+        """The requests moto lets through unauthenticated (INITIAL_NO_AUTH_ACTION_COUNT) make the administrator."""
+        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name="us-east-1",
+                           aws_access_key_id="bgtool", aws_secret_access_key="bgtool")
+        iam.create_user(UserName="admin")
+        iam.put_user_policy(UserName="admin", PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY))
+        key = iam.create_access_key(UserName="admin")["AccessKey"]
+        self.keys["admin"] = (key["AccessKeyId"], key["SecretAccessKey"])
+
     def client(self, service: str, user: str) -> Any:
         key, secret = self.keys[user]
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
@@ -127,28 +147,15 @@ def enforcing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enforcing]:
     )
     try:
         wait_for(port, server)
-        # The three requests moto lets through unauthenticated make the administrator.
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                           aws_access_key_id="bgtool", aws_secret_access_key="bgtool")
-        iam.create_user(UserName="admin")
-        iam.put_user_policy(UserName="admin", PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY))
-        key = iam.create_access_key(UserName="admin")["AccessKey"]
         world = Enforcing(root, endpoint)
-        world.keys["admin"] = (key["AccessKeyId"], key["SecretAccessKey"])
+        world.make_admin()
 
         add_environment(Project(root, endpoint), ENV, 61)
         path = root / f"environments/{ENV}.yaml"
         edit_yaml(path, "  region: us-east-1\n", f"  region: us-east-1\n  profile: {PROFILE}\n")
         # This server has no local data plane (smoke, load, host checks): the gate reads AWS only.
         path.write_text(re.sub(r"(?ms)^gate:\n.*?(?=^[a-z_]+:)", GATE_WITHOUT_DATA_PLANE, path.read_text()))
-        config = load_environment(root, ENV, endpoint_override=endpoint).config
-        admin = world.client("iam", "admin")
-        for role in ROLES:
-            admin.create_user(UserName=role)
-            document = as_moto_understands(policy(ENV, config, role))
-            admin.put_user_policy(UserName=role, PolicyName=f"bgtool-{role}", PolicyDocument=json.dumps(document))
-            key = admin.create_access_key(UserName=role)["AccessKey"]
-            world.keys[role] = (key["AccessKeyId"], key["SecretAccessKey"])
+        world.add_role_users(ENV)
 
         world.become("admin")
         done = world.run("apply", ENV, "--yes")
