@@ -4,8 +4,9 @@
 color is an ECS service whose tasks are processes on loopback addresses of their own, registered as
 `ip` targets; what is checked is what a person sees: answers through the listeners, `bgtool status`,
 the ECS API, a deploy that replaces the idle color's tasks while the live one serves, a switch and a
-rollback under a steady request stream without one failed request, a clean drift check, and the
-tasks of a saved environment running again after a restore.
+break-glass rollback under a steady request stream without one failed request, a clean drift check,
+the tasks of a saved environment running again after a restore, and the idle service retired to no
+task while production keeps answering.
 """
 
 from __future__ import annotations
@@ -135,11 +136,13 @@ def test_verify_and_switch_under_a_steady_stream_lose_no_request(ecs: Project) -
     assert _status(ecs)["live_color"] == "green"
 
 
-def test_rollback_sends_production_back_to_blue_without_losing_a_request(ecs: Project) -> None:
+def test_break_glass_rollback_sends_production_back_to_blue_without_losing_a_request(ecs: Project) -> None:
     with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic:
-        done = ecs.run("rollback", ENV, "--yes", "--json", timeout=600)
+        done = ecs.run("rollback", ENV, "--break-glass", "--yes", "--json", timeout=600)
         time.sleep(1)
     assert done.returncode == 0, done.stderr + done.stdout
+    doc = json.loads(done.stdout)
+    assert doc["flip"] is not None and doc["to_color"] == "blue" and doc["result"] == "succeeded", doc
     failed = [a for a in traffic.answers if a[0] != 200]
     assert traffic.answers and failed == [], failed[:5]
     assert traffic.answers[-1] == (200, "1.0.0")
@@ -153,6 +156,28 @@ def test_drift_reports_no_error(ecs: Project) -> None:
     (env,) = doc["environments"]
     assert env["errors"] == [] and done.returncode in (0, 2), done.stderr
     assert done.returncode == 0, env
+
+
+def test_live_parity_compares_the_two_services_and_finds_a_hand_change(ecs: Project,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from bgtool.drift.collect import Checker
+    from bgtool.terraform.workspace import Workspace
+
+    monkeypatch.setenv("BGTOOL_AWS_ENDPOINT", ecs.endpoint)
+    ws = Workspace(ecs.root, ENV)
+    checker = Checker(ecs.root)
+    assert checker._live_parity(ws) == []  # blue 1.0.0 (revision 1) and green 1.1.0 (revision 2): the same beyond that
+    client = ecs.aws(ENV).client("ecs")
+    client.update_service(cluster=NAME, service=f"{NAME}-green", healthCheckGracePeriodSeconds=7)
+    try:
+        (item,) = checker._live_parity(ws)
+        assert item.subject == "live blue vs green task definition and ECS service", item
+        assert [c.attribute for c in item.changes] == ["service.healthCheckGracePeriodSeconds"], item.changes
+    finally:
+        grace = client.describe_services(cluster=NAME, services=[f"{NAME}-blue"])["services"][0]
+        client.update_service(cluster=NAME, service=f"{NAME}-green",
+                              healthCheckGracePeriodSeconds=grace["healthCheckGracePeriodSeconds"])
+    assert checker._live_parity(ws) == []
 
 
 def test_saved_tasks_run_again_after_a_restore_beside_the_original(ecs: Project, tmp_path: Path) -> None:
@@ -176,3 +201,19 @@ def test_saved_tasks_run_again_after_a_restore_beside_the_original(ecs: Project,
         assert requests.get(f"{_urls(ecs)[80]}/version", timeout=10).text.strip() == "1.0.0"
     finally:
         embedded.down(root)
+
+
+def test_retire_scales_the_idle_service_to_no_task_while_production_serves(ecs: Project) -> None:
+    with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic:
+        done = ecs.run("retire", ENV, "--force", "--yes", "--json", timeout=600)
+        time.sleep(1)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert json.loads(done.stdout)["color"] == "green"
+    assert traffic.answers and set(traffic.answers) == {(200, "1.0.0")}, sorted(set(traffic.answers))[:5]
+    shown = _status(ecs)["colors"]["green"]
+    assert (shown["desired"], shown["in_service"], shown["targets"]) == (0, 0, 0), shown
+    service = ecs.aws(ENV).client("ecs").describe_services(cluster=NAME, services=[f"{NAME}-green"])["services"][0]
+    assert (service["desiredCount"], service["runningCount"]) == (0, 0)
+    assert all(t["lastStatus"] == "STOPPED" for t in _tasks(ecs, "green"))
+    assert "retired: true" in (ecs.root / f"environments/{ENV}.yaml").read_text()
+    assert _serving(ecs, "blue", "1.0.0") is not None
