@@ -58,6 +58,8 @@ class ColorLive:
     """What `in_service` counts, for messages."""
     task_definition: str = ""
     """ECS only: the service's task definition (family:revision)."""
+    image: str = ""
+    """ECS only: the image that task definition runs (REPOSITORY:VERSION)."""
 
     @property
     def healthy_targets(self) -> int:

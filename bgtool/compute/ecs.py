@@ -103,8 +103,10 @@ def ecs_color_live(aws: Aws, config: Environment, color: Color, tg_arn: str | No
     if service is not None:
         live.asg_names = [service["serviceName"]]
         live.desired = int(service.get("desiredCount", 0))
+        images: dict[str, str] = {}
         live.task_definition = _family_revision(service.get("taskDefinition", ""))
-        _read_tasks(ecs, config.name, service["serviceName"], live)
+        live.image = _image(ecs, service.get("taskDefinition", ""), images)
+        _read_tasks(ecs, config.name, service["serviceName"], live, images)
     if tg_arn:
         live.targets = own_targets(target_health(aws, tg_arn), live.members)
     read_alarms(aws, config, color, live)
@@ -121,7 +123,7 @@ def _service(ecs: Any, cluster: str, name: str) -> dict[str, Any] | None:
     return next((s for s in services if s.get("status") == "ACTIVE"), None)
 
 
-def _read_tasks(ecs: Any, cluster: str, service: str, live: ColorLive) -> None:
+def _read_tasks(ecs: Any, cluster: str, service: str, live: ColorLive, images: dict[str, str]) -> None:
     """The service's tasks that are wanted (desired RUNNING): members; the RUNNING ones are in service."""
     arns = [a for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service,
                                                                      desiredStatus="RUNNING")
@@ -129,7 +131,6 @@ def _read_tasks(ecs: Any, cluster: str, service: str, live: ColorLive) -> None:
     tasks: list[dict[str, Any]] = []
     for start in range(0, len(arns), DESCRIBE_BATCH):
         tasks += ecs.describe_tasks(cluster=cluster, tasks=arns[start:start + DESCRIBE_BATCH]).get("tasks", [])
-    versions: dict[str, str] = {}
     for task in sorted(tasks, key=lambda t: str(t.get("taskArn"))):
         if task.get("group") != f"service:{service}" or task.get("desiredStatus") != "RUNNING":
             continue  # the embedded AWS lists every task of the cluster whatever serviceName says
@@ -138,11 +139,9 @@ def _read_tasks(ecs: Any, cluster: str, service: str, live: ColorLive) -> None:
         if task.get("lastStatus") == "RUNNING":
             live.in_service += 1
             live.instance_ids.append(address)
-        definition = task.get("taskDefinitionArn", "")
-        if definition not in versions:
-            versions[definition] = _version(ecs, definition)
-        if versions[definition] not in live.versions:
-            live.versions.append(versions[definition])
+        version = image_version(_image(ecs, task.get("taskDefinitionArn", ""), images))
+        if version not in live.versions:
+            live.versions.append(version)
 
 
 def task_address(task: dict[str, Any]) -> str:
@@ -154,11 +153,13 @@ def task_address(task: dict[str, Any]) -> str:
     return str(task.get("taskArn", ""))
 
 
-def _version(ecs: Any, definition: str) -> str:
-    """The tag of the task definition's container image (REPOSITORY:VERSION): what the task runs."""
-    found = ecs.describe_task_definition(taskDefinition=definition)["taskDefinition"]
-    image = str((found.get("containerDefinitions") or [{}])[0].get("image", ""))
-    return image_version(image)
+def _image(ecs: Any, definition: str, images: dict[str, str]) -> str:
+    """The container image of the task definition (REPOSITORY:VERSION, the tag being what the task runs),
+    read once per definition and reading."""
+    if definition and definition not in images:
+        found = ecs.describe_task_definition(taskDefinition=definition)["taskDefinition"]
+        images[definition] = str((found.get("containerDefinitions") or [{}])[0].get("image", ""))
+    return images.get(definition, "")
 
 
 def _family_revision(arn: str) -> str:

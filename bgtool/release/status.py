@@ -63,7 +63,7 @@ def build_status(
             "asg_names": cl.asg_names,
         }
         if cl.task_definition:
-            colors[color.value]["task_definition"] = cl.task_definition
+            colors[color.value].update(task_definition=cl.task_definition, image=cl.image)
         if workers is not None:
             colors[color.value]["workers"] = workers.get(color.value, 0)
     return {

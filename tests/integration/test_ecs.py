@@ -99,9 +99,12 @@ def test_status_shows_each_colors_service_and_tasks(ecs: Project) -> None:
         shown = doc["colors"][color]
         assert shown["asg_names"] == [f"{NAME}-{color}"]
         assert shown["task_definition"] == f"{NAME}-{color}:1"
+        assert shown["image"] == "public.ecr.aws/bgtool/sample-app:1.0.0"
         assert (shown["desired"], shown["in_service"], shown["healthy_targets"]) == (2, 2, 2)
-    text = ecs.ok("status", ENV).stderr + ecs.ok("status", ENV).stdout
-    assert "blue" in text and "green" in text and "1.0.0" in text
+    done = ecs.ok("status", ENV)
+    text = done.stderr + done.stdout
+    for color in ("blue", "green"):  # the colors table names each service and its revision
+        assert f"{NAME}-{color}:1" in text and f"{NAME}-{color} " in text, text
 
 
 def test_deploy_replaces_the_idle_colors_tasks_while_the_live_one_serves(ecs: Project) -> None:

@@ -334,3 +334,26 @@ def test_read_roles_get_ecs_reads_only(role: str) -> None:
 def test_autoscaling_environments_get_no_ecs_rights() -> None:
     text = json.dumps(policy("prod", load_environment(REPO, "prod").config, "apply"))
     assert "ecs:" not in text and "iam:PassRole" in text  # the session store's instance role only
+
+
+def test_status_shows_each_services_revision_and_image(capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from bgtool.aws.live import ColorLive, LiveState
+    from bgtool.cli import ui
+    from bgtool.cli.status_view import print_status
+    from bgtool.release.status import build_status
+
+    config = load_environment(REPO, "local-ecs").config
+    colors = {c: ColorLive(c, asg_names=[f"bgtool-ecs-{c}"], desired=2, in_service=2, versions=["1.0.0"],
+                           task_definition=f"bgtool-ecs-{c}:{n}", image=f"repo/app:1.{n}.0")
+              for n, c in enumerate(("blue", "green"), 1)}
+    doc = build_status("local-ecs", config, LiveState(True, "lb", [], colors))
+    assert {c: (doc["colors"][c]["task_definition"], doc["colors"][c]["image"]) for c in colors} == {
+        "blue": ("bgtool-ecs-blue:1", "repo/app:1.1.0"), "green": ("bgtool-ecs-green:2", "repo/app:1.2.0")}
+    monkeypatch.setattr(ui.console, "width", 400)
+    print_status(doc)
+    lines = capsys.readouterr().err.splitlines()
+    rows = {line.split()[1]: line for line in lines if re.match(r"^\W+(blue|green) ", line)}
+    for color, revision, image in (("blue", 1, "repo/app:1.1.0"), ("green", 2, "repo/app:1.2.0")):
+        assert f"bgtool-ecs-{color} " in rows[color] and f"bgtool-ecs-{color}:{revision}" in rows[color]
+        assert image in rows[color]
