@@ -135,6 +135,9 @@ class EcsTask:
     port: int
     last_status: str
     desired_status: str
+    session_store: str = ""
+    """The shared session table its container's environment names (BGTOOL_SESSION_TABLE), "" without one."""
+    session_ttl_seconds: str = ""
 
     @property
     def wanted(self) -> bool:
@@ -218,6 +221,8 @@ def task_specs(snap: Snapshot) -> dict[str, TargetSpec]:
             version=task.version,
             health_path=group.health.path if group else "/",
             region=service.region,
+            session_store=task.session_store,
+            session_ttl_seconds=task.session_ttl_seconds,
             address=task.address,
             port=task.port,
         )

@@ -426,9 +426,12 @@ def _ecs_task(backend: Any, task: Any, service: EcsService | None) -> EcsTask | 
     address = _task_address(task)
     if service is None or not _is_loopback(address) or task.last_status == "STOPPED":
         return None
-    return EcsTask(task.task_arn, service.arn, task.task_definition_arn,
-                   _image_version(backend, task.task_definition_arn), address, service.container_port,
-                   task.last_status, task.desired_status)
+    container = _container(backend, task.task_definition_arn)
+    environment = {e.get("name", ""): str(e.get("value", "")) for e in container.get("environment") or []}
+    store = environment.get("BGTOOL_SESSION_TABLE", "") if environment.get("BGTOOL_SESSION_STORE") == "dynamodb" else ""
+    return EcsTask(task.task_arn, service.arn, task.task_definition_arn, image_version(str(container.get("image", ""))),
+                   address, service.container_port, task.last_status, task.desired_status,
+                   session_store=store, session_ttl_seconds=environment.get("BGTOOL_SESSION_TTL_SECONDS", ""))
 
 
 def _is_loopback(address: str) -> bool:
@@ -447,12 +450,12 @@ def _task_address(task: Any) -> str:
     return ""
 
 
-def _image_version(backend: Any, definition_arn: str) -> str:
+def _container(backend: Any, definition_arn: str) -> dict[str, Any]:
+    """The task definition's (first and only) container; a deregistered one's image is 0.0.0."""
     try:
-        image = str(backend.describe_task_definition(definition_arn).container_definitions[0].get("image", ""))
+        return dict(backend.describe_task_definition(definition_arn).container_definitions[0])
     except Exception:  # deregistered meanwhile
-        return "0.0.0"
-    return image_version(image)
+        return {"image": ":0.0.0"}
 
 
 def _ecs_backend(service: EcsService) -> Any:

@@ -4,9 +4,10 @@
 color is an ECS service whose tasks are processes on loopback addresses of their own, registered as
 `ip` targets; what is checked is what a person sees: answers through the listeners, `bgtool status`,
 the ECS API, a deploy that replaces the idle color's tasks while the live one serves, a switch and a
-break-glass rollback under a steady request stream without one failed request, a clean drift check,
-the tasks of a saved environment running again after a restore, and the idle service retired to no
-task while production keeps answering.
+break-glass rollback under a steady request stream without one failed request, a session started on
+blue going on on green and on blue again (the session table both colors' tasks share), a clean
+drift check, the tasks of a saved environment running again after a restore, and the idle service
+retired to no task while production keeps answering.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 import requests
 
 from bgtool.embedded.dataplane import listener_urls, read_state
+from bgtool.embedded.sessions import COOKIE
 from tests.integration.conftest import Project, free_port
 from tests.integration.traffic import Traffic
 
@@ -125,7 +127,20 @@ def test_deploy_replaces_the_idle_colors_tasks_while_the_live_one_serves(ecs: Pr
     assert _serving(ecs, "blue", "1.0.0") is not None
 
 
+SESSION: dict[str, Any] = {}
+"""The session a user started on blue before the switch (the next tests visit it again)."""
+
+
+def _visit(project: Project, cookie: str | None = None) -> dict[str, Any]:
+    answer = requests.get(f"{_urls(project)[80]}/session", cookies={COOKIE: cookie} if cookie else {}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
 def test_verify_and_switch_under_a_steady_stream_lose_no_request(ecs: Project) -> None:
+    started = _visit(ecs)
+    assert started["served_by"]["color"] == "blue" and started["new"], started
+    SESSION.update(started)
     ecs.ok("verify", ENV)
     with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic:
         switched = ecs.run("switch", ENV, "--yes", "--json", timeout=900)
@@ -137,6 +152,11 @@ def test_verify_and_switch_under_a_steady_stream_lose_no_request(ecs: Project) -
     assert {v for _, v in traffic.answers} == {"1.0.0", "1.1.0"}
     assert traffic.answers[-1] == (200, "1.1.0")
     assert _status(ecs)["live_color"] == "green"
+    on_green = _visit(ecs, SESSION["session"])  # the tasks of both colors share the session table
+    assert on_green["served_by"]["color"] == "green", on_green
+    assert (on_green["session"], on_green["new"]) == (SESSION["session"], False)
+    assert on_green["started_on"]["color"] == "blue", on_green
+    SESSION.update(on_green)
 
 
 def test_break_glass_rollback_sends_production_back_to_blue_without_losing_a_request(ecs: Project) -> None:
@@ -151,6 +171,9 @@ def test_break_glass_rollback_sends_production_back_to_blue_without_losing_a_req
     assert traffic.answers[-1] == (200, "1.0.0")
     assert _status(ecs)["live_color"] == "blue"
     assert "active_color: blue" in (ecs.root / f"environments/{ENV}.yaml").read_text()
+    back = _visit(ecs, SESSION["session"])
+    assert (back["served_by"]["color"], back["session"], back["new"]) == ("blue", SESSION["session"], False), back
+    assert back["hits"] == SESSION["hits"] + 1
 
 
 def test_drift_reports_no_error(ecs: Project) -> None:

@@ -142,10 +142,9 @@ def test_a_version_with_plus_cannot_be_an_image_tag(project: Path) -> None:
         "allowed in one): with app.compute ecs the version is the tag of ecs.image_repository"]
 
 
-@pytest.mark.parametrize("section", ["workers:\n  command: run {queue_url}\n  queue: jobs\n",
-                                     "state_store:\n  kind: dynamodb\n"])
-def test_ec2_only_sections_are_refused_with_compute_ecs(project: Path, section: str) -> None:
+def test_workers_are_refused_with_compute_ecs(project: Path) -> None:
     path = project / ECS_FILE
+    section = "workers:\n  command: run {queue_url}\n  queue: jobs\n"
     path.write_text(path.read_text() + section)
     key = section.split(":")[0]
     assert problems(project) == [f"line {line_of(project, key + ':')}: {key}: '{key}' is not available with "
@@ -357,3 +356,33 @@ def test_status_shows_each_services_revision_and_image(capsys: pytest.CaptureFix
     for color, revision, image in (("blue", 1, "repo/app:1.1.0"), ("green", 2, "repo/app:1.2.0")):
         assert f"bgtool-ecs-{color} " in rows[color] and f"bgtool-ecs-{color}:{revision}" in rows[color]
         assert image in rows[color]
+
+
+def test_the_session_store_is_shared_with_the_tasks_through_their_role_and_environment(project: Path) -> None:
+    loaded = load_environment(project, ENV)
+    assert loaded.config.state_store is not None and loaded.config.state_store.kind == "dynamodb"
+    layers = render_environment(project, loaded)
+    color = (layers["blue"] / "main.tf").read_text()
+    assert re.search(r"environment_variables = \{\n(.*\n)*?  \}", color)
+    block = color[color.index("environment_variables = {"):]
+    block = block[:block.index("\n  }\n")]
+    assert 'LOG_LEVEL                  = "info"' in block
+    assert "BGTOOL_SESSION_STORE       = local.base.session_store.kind" in block
+    assert "BGTOOL_SESSION_TABLE       = local.base.session_store.name" in block
+    assert 'BGTOOL_SESSION_TTL_SECONDS = "86400"' in block
+    base = (layers["base"] / "main.tf").read_text()
+    store = base[base.index('module "session_store"'):]
+    assert "task_role_name      = module.ecs.task_role_name" in store[:store.index("\n}\n")]
+
+
+@pytest.mark.parametrize("section", ["environment", "secrets"])
+def test_bgtool_variable_names_are_refused_in_the_container(project: Path, section: str) -> None:
+    path = project / ECS_FILE
+    value = "arn:aws:ssm:us-east-1:123456789012:parameter/x"
+    entry = f"  {section}:\n    BGTOOL_SESSION_TABLE: {value}\n" if section == "secrets" else ""
+    text = path.read_text().replace("  log_retention_days:", entry + "  log_retention_days:", 1)
+    if section == "environment":
+        text = text.replace("  environment:\n", "  environment:\n    BGTOOL_SESSION_TABLE: mine\n", 1)
+    path.write_text(text)
+    (problem,) = problems(project)
+    assert "BGTOOL_SESSION_TABLE: names starting with BGTOOL_ are bgtool's own" in problem, problem
