@@ -777,17 +777,6 @@ class Environment(Strict):
                              "or remove 'ecs'")
         return v
 
-    @field_validator("workers")
-    @classmethod
-    def _ec2_sections(cls, v: Any, info: ValidationInfo) -> Any:
-        """Workers are Auto Scaling groups, which have no ECS counterpart yet, so they are refused rather
-        than rendered half."""
-        app = info.data.get("app")
-        if v is not None and app is not None and app.compute == "ecs":
-            raise ValueError(f"'{info.field_name}' is not available with app.compute ecs yet (it needs EC2 "
-                             f"instances); remove it or set app.compute: autoscaling")
-        return v
-
     @field_validator("gate")
     @classmethod
     def _host_checks(cls, v: GateSettings, info: ValidationInfo) -> GateSettings:

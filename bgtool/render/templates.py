@@ -50,6 +50,7 @@ UPSTREAM: Mapping[str, tuple[str, ...]] = {
 
 MODULES: tuple[str, ...] = (
     "network", "alb", "dashboard", "color", "traffic", "dns", "workers", "session-store", "ecs-cluster", "ecs-service",
+    "ecs-workers",
 )
 
 # Services the provider talks to on the embedded AWS (every one gets the endpoint).
