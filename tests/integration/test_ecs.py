@@ -132,7 +132,7 @@ def test_status_shows_each_colors_service_and_tasks(ecs: Project) -> None:
     done = ecs.ok("status", ENV)
     text = done.stderr + done.stdout
     for color in ("blue", "green"):  # the ECS services table names each service, its revision and image
-        assert re.search(rf"{NAME}-{color} .* {NAME}-{color}:1 .* sample-app:1\.0\.0 .* 2/2 ", text), text
+        assert re.search(rf"{NAME}-{color} .* {NAME}-{color}:1 .*/sample-app:1\.0\.0 .* 2/2 ", text), text
 
 
 def test_deploy_replaces_the_idle_colors_tasks_while_the_live_one_serves(ecs: Project) -> None:
