@@ -27,16 +27,19 @@ def print_status(doc: dict[str, Any]) -> None:
         for lst in doc["listeners"]
     ])
     workers = any("workers" in v for v in doc["colors"].values())
-    ecs = any("task_definition" in v for v in doc["colors"].values())  # app.compute ecs: what each service runs
     ui.table("colors", ["color", "role", "version (file)", "version (live)", "desired", "in service",
-                        "healthy targets", "alarms firing"] + (["workers"] if workers else [])
-             + (["service", "task definition", "image"] if ecs else []), [
+                        "healthy targets", "alarms firing"] + (["workers"] if workers else []), [
         [name, v["role"], v["version_in_file"], ",".join(v["versions_live"]) or "-", v["desired"],
          v["in_service"], f"{v['healthy_targets']}/{v['targets']}", ",".join(v["alarms_firing"]) or "none"]
         + ([v.get("workers", 0)] if workers else [])
-        + ([",".join(v["asg_names"]) or "-", v.get("task_definition") or "-", v.get("image") or "-"] if ecs else [])
         for name, v in doc["colors"].items()
     ])
+    if any("task_definition" in v for v in doc["colors"].values()):  # app.compute ecs: what each service runs
+        ui.table("ECS services", ["color", "service", "task definition", "image", "running/desired"], [
+            [name, ",".join(v["asg_names"]) or "-", v.get("task_definition") or "-", v.get("image") or "-",
+             f"{v['in_service']}/{v['desired']}"]
+            for name, v in doc["colors"].items()
+        ])
 
 
 def _print_operations(doc: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ too, through Terraform (each color layer's `workers_desired`), in the order `wor
 
 The order is a pure plan (`handover_plan`, unit-tested); `hand_over` applies it and waits after each
 step until the workers actually run (or are gone): processes of the local data plane on the embedded
-AWS, in-service instances of the worker groups on AWS.
+AWS, in-service instances of the worker groups (or running tasks of the worker services, with
+app.compute ecs) on AWS.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def running_workers(ws: Workspace, color: Color) -> int:
         doc = read_state(ws.root) or {}
         return sum(1 for w in doc.get("workers", []) if w.get("env") == ws.env and w.get("color") == Color(color).value
                    and w.get("alive") and w.get("ready"))
+    if ws.config.app.compute == "ecs":
+        return worker_tasks(ws.config, ws.aws, color)
     return len(worker_instances(ws.config, ws.aws, ws.env, color))
 
 
@@ -87,7 +90,19 @@ def stopped_workers(ws: Workspace, color: Color) -> int:
         doc = read_state(ws.root) or {}
         return sum(1 for w in doc.get("workers", []) if w.get("env") == ws.env and w.get("color") == Color(color).value
                    and w.get("alive"))
+    if ws.config.app.compute == "ecs":
+        return worker_tasks(ws.config, ws.aws, color, any_state=True)
     return len(worker_instances(ws.config, ws.aws, ws.env, color, any_state=True))
+
+
+def worker_tasks(config: Environment, aws: Any, color: Color, *, any_state: bool = False) -> int:
+    """Tasks of COLOR's worker service (modules/ecs-workers): running, or any not stopped yet."""
+    name = f"{config.name}-{Color(color).value}-workers"
+    found = aws.client("ecs").describe_services(cluster=config.name, services=[name]).get("services", [])
+    service = next((s for s in found if s.get("status") == "ACTIVE"), None)
+    if service is None:
+        return 0
+    return int(service.get("runningCount", 0)) + (int(service.get("pendingCount", 0)) if any_state else 0)
 
 
 def worker_instances(config: Environment, aws: Any, env: str, color: Color, *, any_state: bool = False) -> list[str]:

@@ -347,6 +347,8 @@ SECRET_ARN = (
 """A Secrets Manager secret or an SSM parameter, named in full: the execution role may read exactly these."""
 
 EnvVarName = Annotated[str, Field(pattern=ENV_VAR_NAME)]
+RESERVED_ENV_PREFIX = "BGTOOL_"
+"""Container variables bgtool sets itself (templates/color: the session store's, with state_store)."""
 
 
 def image_version(image: str) -> str:
@@ -396,6 +398,10 @@ class EcsSettings(Strict):
         both = sorted(set(self.environment) & set(self.secrets))
         if both:
             raise ValueError(f"{', '.join(both)} given in both 'environment' and 'secrets'; give each variable once")
+        ours = sorted(k for k in {*self.environment, *self.secrets} if k.startswith(RESERVED_ENV_PREFIX))
+        if ours:
+            raise ValueError(f"{', '.join(ours)}: names starting with {RESERVED_ENV_PREFIX} are bgtool's own (the "
+                             "session store's settings, from state_store); choose another name")
         return self
 
 
@@ -769,17 +775,6 @@ class Environment(Strict):
         if app.compute != "ecs" and v is not None:
             raise ValueError(f"compute {app.compute} does not use the 'ecs' section: set app.compute: ecs "
                              "or remove 'ecs'")
-        return v
-
-    @field_validator("workers", "state_store")
-    @classmethod
-    def _ec2_sections(cls, v: Any, info: ValidationInfo) -> Any:
-        """Workers are Auto Scaling groups and the session store grants an instance profile: neither has an
-        ECS counterpart yet, so they are refused rather than rendered half."""
-        app = info.data.get("app")
-        if v is not None and app is not None and app.compute == "ecs":
-            raise ValueError(f"'{info.field_name}' is not available with app.compute ecs yet (it needs EC2 "
-                             f"instances); remove it or set app.compute: autoscaling")
         return v
 
     @field_validator("gate")

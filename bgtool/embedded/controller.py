@@ -174,11 +174,15 @@ class Controller:
         groups = {s.arn: s.target_group_arn for s in snap.services}
         views = {}
         for task in snap.tasks.values():
-            target = self.supervisor.targets.get(task.address)
+            group = groups.get(task.service_arn, "")
+            target = (self.supervisor if group else self.workers).targets.get(task.address)
             if target is None:
                 continue
-            verdict = overrides.get((groups.get(task.service_arn, ""), task.address))
-            healthy = verdict is not None and verdict[0] == "healthy"
+            if group:
+                verdict = overrides.get((group, task.address))
+                healthy = verdict is not None and verdict[0] == "healthy"
+            else:  # a worker is in no target group: healthy once its process is ready
+                healthy = target.ready
             views[task.address] = TaskView(listening=target.ready, healthy=healthy, failed=target.failed, gone=False)
         return views
 
@@ -343,7 +347,8 @@ class Controller:
             "load_balancers": list(lbs.values()), "targets": targets, "problems": problems,
             "dns_names": self._dns_document(snap),
             "workers": [w.to_dict() for _, w in sorted(self.workers.targets.items())],
-            "ecs_services": _ecs_document(snap, {a for a, t in self.supervisor.targets.items() if t.ready}),
+            "ecs_services": _ecs_document(snap, {a for sup in (self.supervisor, self.workers)
+                                                 for a, t in sup.targets.items() if t.ready}),
         }
 
     def _dns_document(self, snap: Snapshot) -> list[dict[str, Any]]:

@@ -108,7 +108,8 @@ class WeightedRecord:
 
 @dataclass(frozen=True)
 class EcsService:
-    """An ECS service with a load balancer: the data plane runs its tasks, as the ECS agent would."""
+    """An ECS service the data plane runs the tasks of, as the ECS agent would: one in a target group
+    (an application color), or one without (a color's workers, tagged bgtool:role = worker)."""
 
     arn: str
     cluster: str
@@ -120,6 +121,10 @@ class EcsService:
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
     region: str = ""
     account: str = ""
+
+    @property
+    def workers(self) -> bool:
+        return not self.target_group_arn
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,9 @@ class EcsTask:
     port: int
     last_status: str
     desired_status: str
+    session_store: str = ""
+    """The shared session table its container's environment names (BGTOOL_SESSION_TABLE), "" without one."""
+    session_ttl_seconds: str = ""
 
     @property
     def wanted(self) -> bool:
@@ -208,7 +216,7 @@ def task_specs(snap: Snapshot) -> dict[str, TargetSpec]:
     specs: dict[str, TargetSpec] = {}
     for task in snap.tasks.values():
         service = services.get(task.service_arn)
-        if service is None or not task.wanted:
+        if service is None or service.workers or not task.wanted:
             continue
         group = groups.get(service.target_group_arn)
         specs[task.address] = TargetSpec(
@@ -218,6 +226,8 @@ def task_specs(snap: Snapshot) -> dict[str, TargetSpec]:
             version=task.version,
             health_path=group.health.path if group else "/",
             region=service.region,
+            session_store=task.session_store,
+            session_ttl_seconds=task.session_ttl_seconds,
             address=task.address,
             port=task.port,
         )
@@ -232,8 +242,8 @@ class WorkerSpec(TargetSpec):
 
 
 def worker_specs(snap: Snapshot) -> dict[str, WorkerSpec]:
-    """Every running worker instance gets one process."""
-    return {
+    """Every running worker instance, and every wanted task of a worker service, gets one process."""
+    specs = {
         instance.id: WorkerSpec(
             instance_id=instance.id,
             env=instance.tags.get("bgtool:env", ""),
@@ -244,3 +254,12 @@ def worker_specs(snap: Snapshot) -> dict[str, WorkerSpec]:
         )
         for instance in snap.workers.values()
     }
+    services = {s.arn: s for s in snap.services if s.workers}
+    for task in snap.tasks.values():
+        service = services.get(task.service_arn)
+        if service is not None and task.wanted:
+            specs[task.address] = WorkerSpec(
+                instance_id=task.address, env=service.tags.get("bgtool:env", ""),
+                color=service.tags.get("bgtool:color", ""), version=task.version, health_path="/",
+                region=service.region, queue_url=service.tags.get("bgtool:queue-url", ""))
+    return specs

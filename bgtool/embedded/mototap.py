@@ -407,15 +407,20 @@ def _ecs() -> tuple[tuple[EcsService, ...], dict[str, EcsTask]]:
 
 
 def _ecs_service(backend: Any, service: Any, account: str, region: str) -> EcsService | None:
+    """A service the data plane runs: one behind a target group, or a color's workers (no target group)."""
     balancers = [lb for lb in service.load_balancers or [] if lb.get("targetGroupArn")]
-    if not balancers or not service.task_definition:
+    tags = {t.get("key", ""): t.get("value", "") for t in service.tags or []}
+    worker = tags.get("bgtool:role") == "worker"
+    if not (balancers or worker) or not service.task_definition:
         return None
     desired = _int(service.desired_count, 0) if service.status == "ACTIVE" else 0
     try:
         definition = backend.describe_task_definition(service.task_definition).arn
     except Exception:  # deregistered meanwhile: the service keeps its tasks until it names another
         definition = service.task_definition
-    tags = {t.get("key", ""): t.get("value", "") for t in service.tags or []}
+    if not balancers:
+        return EcsService(service.arn, service.cluster_name, service.name, desired, definition, "", 0, tags, region,
+                          account)
     return EcsService(service.arn, service.cluster_name, service.name, desired, definition,
                       balancers[0]["targetGroupArn"], _int(balancers[0].get("containerPort"), 80), tags, region,
                       account)
@@ -426,9 +431,12 @@ def _ecs_task(backend: Any, task: Any, service: EcsService | None) -> EcsTask | 
     address = _task_address(task)
     if service is None or not _is_loopback(address) or task.last_status == "STOPPED":
         return None
-    return EcsTask(task.task_arn, service.arn, task.task_definition_arn,
-                   _image_version(backend, task.task_definition_arn), address, service.container_port,
-                   task.last_status, task.desired_status)
+    container = _container(backend, task.task_definition_arn)
+    environment = {e.get("name", ""): str(e.get("value", "")) for e in container.get("environment") or []}
+    store = environment.get("BGTOOL_SESSION_TABLE", "") if environment.get("BGTOOL_SESSION_STORE") == "dynamodb" else ""
+    return EcsTask(task.task_arn, service.arn, task.task_definition_arn, image_version(str(container.get("image", ""))),
+                   address, service.container_port, task.last_status, task.desired_status,
+                   session_store=store, session_ttl_seconds=environment.get("BGTOOL_SESSION_TTL_SECONDS", ""))
 
 
 def _is_loopback(address: str) -> bool:
@@ -447,12 +455,12 @@ def _task_address(task: Any) -> str:
     return ""
 
 
-def _image_version(backend: Any, definition_arn: str) -> str:
+def _container(backend: Any, definition_arn: str) -> dict[str, Any]:
+    """The task definition's (first and only) container; a deregistered one's image is 0.0.0."""
     try:
-        image = str(backend.describe_task_definition(definition_arn).container_definitions[0].get("image", ""))
+        return dict(backend.describe_task_definition(definition_arn).container_definitions[0])
     except Exception:  # deregistered meanwhile
-        return "0.0.0"
-    return image_version(image)
+        return {"image": ":0.0.0"}
 
 
 def _ecs_backend(service: EcsService) -> Any:
@@ -466,7 +474,8 @@ def _moto_service(service: EcsService) -> Any:
 
 
 def launch_task(service: EcsService, definition: str, address: str, started_by: str) -> str:
-    """A new PENDING task of SERVICE on ADDRESS (its awsvpc IP), registered in the service's target group."""
+    """A new PENDING task of SERVICE on ADDRESS (its awsvpc IP), registered in the service's target group
+    (a worker service has none)."""
     import copy
     import uuid
 
@@ -491,8 +500,9 @@ def launch_task(service: EcsService, definition: str, address: str, started_by: 
     task.tags = [dict(t) for t in moto_service.tags or []] if moto_service.propagate_tags == "SERVICE" else []
     task.last_status = "PENDING"
     backend.tasks.setdefault(service.cluster, {})[task.task_arn] = task
-    elbv2_backends[service.account][service.region].register_targets(
-        service.target_group_arn, [{"Id": address, "Port": service.container_port}])
+    if not service.workers:
+        elbv2_backends[service.account][service.region].register_targets(
+            service.target_group_arn, [{"Id": address, "Port": service.container_port}])
     return str(task.task_arn)
 
 

@@ -446,7 +446,7 @@ def _reads(scope: Scope, config: Environment) -> list[dict[str, Any]]:
     if config.workers is not None:
         out.append(_statement("ReadWorkerQueue", QUEUE_READS, [scope.queues]))
     if config.state_store is not None:
-        out += _store_reads(scope, config.state_store)
+        out += _store_reads(scope, config.state_store, config.app.compute != "ecs")
     if config.app.compute == "ecs":
         out += _ecs_reads(scope)
     return out
@@ -479,8 +479,9 @@ def _ecs_writes(scope: Scope, tagging: dict[str, Any], tagged: dict[str, Any]) -
     ]
 
 
-def _store_reads(scope: Scope, store: StateStoreSettings) -> list[dict[str, Any]]:
-    out = [_statement("ReadSessionStoreRole", APP_ROLE_READS, scope.app_role())]
+def _store_reads(scope: Scope, store: StateStoreSettings, instances: bool) -> list[dict[str, Any]]:
+    """INSTANCES: the store makes an EC2 role and instance profile of its own (with ECS it grants the task role)."""
+    out = [_statement("ReadSessionStoreRole", APP_ROLE_READS, scope.app_role())] if instances else []
     if store.kind == "dynamodb":
         out.append(_statement("ReadSessionTable", TABLE_READS, [scope.table]))
     else:  # Describe calls of ElastiCache are not scoped to a resource
@@ -488,8 +489,8 @@ def _store_reads(scope: Scope, store: StateStoreSettings) -> list[dict[str, Any]
     return out
 
 
-def _store_writes(scope: Scope, store: StateStoreSettings) -> list[dict[str, Any]]:
-    out = [_statement("SessionStoreRole", APP_ROLE_WRITES, scope.app_role())]
+def _store_writes(scope: Scope, store: StateStoreSettings, instances: bool) -> list[dict[str, Any]]:
+    out = [_statement("SessionStoreRole", APP_ROLE_WRITES, scope.app_role())] if instances else []
     if store.kind == "dynamodb":
         out.append(_statement("SessionTable", TABLE_WRITES, [scope.table]))
     else:
@@ -564,7 +565,7 @@ def _writes(scope: Scope, config: Environment) -> list[dict[str, Any]]:
     if config.workers is not None:
         out.append(_statement("WorkerQueue", QUEUE_WRITES, [scope.queues]))
     if config.state_store is not None:
-        out += _store_writes(scope, config.state_store)
+        out += _store_writes(scope, config.state_store, config.app.compute != "ecs")
     if config.app.compute == "ecs":
         out += _ecs_writes(scope, tagging, tagged)
     return out

@@ -50,6 +50,7 @@ UPSTREAM: Mapping[str, tuple[str, ...]] = {
 
 MODULES: tuple[str, ...] = (
     "network", "alb", "dashboard", "color", "traffic", "dns", "workers", "session-store", "ecs-cluster", "ecs-service",
+    "ecs-workers",
 )
 
 # Services the provider talks to on the embedded AWS (every one gets the endpoint).
@@ -249,7 +250,28 @@ def _context(root: Path, loaded: LoadedEnvironment, layer: str) -> dict[str, Any
     if layer in COLOR_LAYERS and config.app.compute == "autoscaling":  # a task has an image, no user data
         source, script = _user_data(root, loaded, Color(layer))
         context.update(user_data=script, user_data_source=source, heredoc_marker=_HEREDOC_MARKER)
+    if layer in COLOR_LAYERS and config.ecs is not None:
+        context.update(container_environment=container_environment(config))
     return context
+
+
+class HclExpr(str):
+    """A Terraform expression, rendered as it is rather than as a quoted string."""
+
+
+def container_environment(config: Environment) -> dict[str, str]:
+    """An ECS task's plain variables: the file's, and with a session store what an instance's user data
+    writes into /etc/bgtool-app.env (templates/user-data.sh.j2), from the base layer's outputs."""
+    store = config.state_store
+    out: dict[str, str] = dict(config.ecs.environment) if config.ecs else {}
+    if store is None:
+        return out
+    out["BGTOOL_SESSION_STORE"] = HclExpr("local.base.session_store.kind")
+    keys = ("name",) if store.kind == "dynamodb" else ("endpoint", "user")
+    names = {"name": "BGTOOL_SESSION_TABLE", "endpoint": "BGTOOL_SESSION_ENDPOINT", "user": "BGTOOL_SESSION_USER"}
+    out.update({names[k]: HclExpr(f"local.base.session_store.{k}") for k in keys})
+    out["BGTOOL_SESSION_TTL_SECONDS"] = str(store.ttl_hours * 3600)
+    return out
 
 
 def _endpoint(config: Environment) -> str:
@@ -424,6 +446,8 @@ def hcl_value(value: Any, indent: int = 0) -> str:
     """An HCL literal: scalars and lists on one line, maps as aligned multi-line objects."""
     if value is None:
         return "null"
+    if isinstance(value, HclExpr):
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

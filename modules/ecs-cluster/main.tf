@@ -142,3 +142,23 @@ resource "aws_iam_role" "task" {
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
 }
+
+# The workers (workers in the environment file) consume the queue with the tasks' role: receive,
+# delete, extend and give back their messages, and nothing else.
+data "aws_iam_policy_document" "queues" {
+  count = length(var.queue_arns) > 0 ? 1 : 0
+
+  statement {
+    sid       = "ConsumeQueues"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = var.queue_arns
+  }
+}
+
+resource "aws_iam_role_policy" "queues" {
+  count = length(var.queue_arns) > 0 ? 1 : 0
+
+  name   = "queues"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.queues[0].json
+}

@@ -13,6 +13,11 @@ output "execution_role_arn" {
   value       = aws_iam_role.execution.arn
 }
 
+output "task_role_name" {
+  description = "Name of the application's task role (<name>-ecs-task): what a shared session store grants its access to."
+  value       = aws_iam_role.task.name
+}
+
 output "task_role_arn" {
   description = "ARN of the application's task role (<name>-ecs-task)."
   value       = aws_iam_role.task.arn

@@ -55,6 +55,18 @@ variable "log_kms_key_arn" {
   }
 }
 
+variable "queue_arns" {
+  description = "SQS queues the workers consume with the task role (the workers section's queue); [] without workers."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.queue_arns : can(regex("^arn:aws[a-z-]*:sqs:", arn))])
+    error_message = "Each queue ARN must be an SQS queue ARN (arn:aws:sqs:...)."
+  }
+}
+
 variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)

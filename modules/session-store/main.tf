@@ -2,6 +2,7 @@ locals {
   dynamodb    = var.kind == "dynamodb"
   elasticache = var.kind == "elasticache"
   store_name  = "${var.name}-sessions"
+  instances   = var.task_role_name == null
 }
 
 ################################################################################
@@ -190,7 +191,11 @@ data "aws_iam_policy_document" "sessions" {
   }
 }
 
+# EC2 instances: a role and instance profile of the store's own. ECS tasks: the cluster's task role
+# (task_role_name) gets the same access, and no EC2 role is made.
 resource "aws_iam_role" "app" {
+  count = local.instances ? 1 : 0
+
   name_prefix        = "${local.store_name}-app-"
   description        = "Application instances of ${var.name} (both colors): the shared session store"
   assume_role_policy = data.aws_iam_policy_document.assume.json
@@ -199,12 +204,24 @@ resource "aws_iam_role" "app" {
 
 resource "aws_iam_role_policy" "sessions" {
   name   = "sessions"
-  role   = aws_iam_role.app.id
+  role   = local.instances ? one(aws_iam_role.app[*].id) : var.task_role_name
   policy = data.aws_iam_policy_document.sessions.json
 }
 
 resource "aws_iam_instance_profile" "app" {
+  count = local.instances ? 1 : 0
+
   name_prefix = "${local.store_name}-app-"
-  role        = aws_iam_role.app.name
+  role        = aws_iam_role.app[0].name
   tags        = var.tags
+}
+
+moved {
+  from = aws_iam_role.app
+  to   = aws_iam_role.app[0]
+}
+
+moved {
+  from = aws_iam_instance_profile.app
+  to   = aws_iam_instance_profile.app[0]
 }

@@ -24,6 +24,6 @@ output "user" {
 }
 
 output "instance_profile_name" {
-  description = "Instance profile for both colors' instances: access to the store and nothing else."
-  value       = aws_iam_instance_profile.app.name
+  description = "Instance profile for both colors' instances: access to the store and nothing else (null with task_role_name)."
+  value       = try(aws_iam_instance_profile.app[0].name, null)
 }

@@ -76,6 +76,17 @@ variable "nodes" {
   }
 }
 
+variable "task_role_name" {
+  description = "ECS (app.compute ecs): the task role whose tasks use the store; it gets the store's access. null: the store makes an EC2 role and instance profile for the instances."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.task_role_name == null || can(regex("^[\\w+=,.@-]{1,64}$", var.task_role_name))
+    error_message = "The task role name must be an IAM role name (1-64 of letters, digits and +=,.@_-)."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

@@ -4,14 +4,17 @@
 color is an ECS service whose tasks are processes on loopback addresses of their own, registered as
 `ip` targets; what is checked is what a person sees: answers through the listeners, `bgtool status`,
 the ECS API, a deploy that replaces the idle color's tasks while the live one serves, a switch and a
-break-glass rollback under a steady request stream without one failed request, a clean drift check,
-the tasks of a saved environment running again after a restore, and the idle service retired to no
-task while production keeps answering.
+break-glass rollback under a steady request stream without one failed request, a session started on
+blue going on on green and on blue again (the session table both colors' tasks share), each color's
+workers (an ECS service of their own) moving with production without losing a message, a clean
+drift check, the tasks of a saved environment running again after a restore, and the idle service
+retired to no task while production keeps answering.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,18 +23,36 @@ import pytest
 import requests
 
 from bgtool.embedded.dataplane import listener_urls, read_state
+from bgtool.embedded.sessions import COOKIE
 from tests.integration.conftest import Project, free_port
-from tests.integration.traffic import Traffic
+from tests.integration.traffic import Sender, Traffic
 
 ENV = "local-ecs"
 NAME = "bgtool-ecs"
 
 
+RECORD = f".bgtool/worker-record-{ENV}.jsonl"
+
+
 @pytest.fixture(scope="module")
 def ecs(project: Project) -> Project:
+    path = project.root / f"environments/{ENV}.yaml"
+    # Each color's workers (an ECS service of their own) record what they process.
+    path.write_text(path.read_text().replace("--worker {worker}", f"--worker {{worker}} --record {RECORD}", 1))
     if project.run("apply", ENV, "--yes", timeout=1500).returncode != 0:  # a dropped connection: once more
         project.ok("apply", ENV, "--yes", timeout=1500)
     return project
+
+
+def _workers_of(project: Project, color: str) -> list[dict[str, Any]]:
+    doc = read_state(project.root) or {}
+    return [w for w in doc.get("workers", []) if w.get("env") == ENV and w.get("color") == color and w.get("alive")]
+
+
+def _processed(project: Project) -> set[str]:
+    path = project.root / RECORD
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {json.loads(line)["body"] for line in lines if line.strip()}
 
 
 def _urls(project: Project) -> dict[int, str]:
@@ -81,6 +102,13 @@ def test_apply_runs_each_colors_tasks_behind_the_listeners(ecs: Project) -> None
     service = ecs.aws(ENV).client("ecs").describe_services(cluster=NAME, services=[f"{NAME}-blue"])["services"][0]
     assert (service["desiredCount"], service["runningCount"]) == (2, 2)
     assert [d["rolloutState"] for d in service["deployments"]] == ["COMPLETED"]
+    workers = ecs.aws(ENV).client("ecs").describe_services(
+        cluster=NAME, services=[f"{NAME}-blue-workers", f"{NAME}-green-workers"])["services"]
+    assert {w["serviceName"]: w["desiredCount"] for w in workers} == {f"{NAME}-blue-workers": 1,
+                                                                       f"{NAME}-green-workers": 0}
+    assert all(not w["loadBalancers"] for w in workers)  # workers are in no target group
+    _until("blue's worker task", lambda: len(_workers_of(ecs, "blue")) == 1)
+    assert _workers_of(ecs, "green") == []
 
     urls = _urls(ecs)
     assert requests.get(f"{urls[80]}/version", timeout=10).text.strip() == "1.0.0"
@@ -103,8 +131,8 @@ def test_status_shows_each_colors_service_and_tasks(ecs: Project) -> None:
         assert (shown["desired"], shown["in_service"], shown["healthy_targets"]) == (2, 2, 2)
     done = ecs.ok("status", ENV)
     text = done.stderr + done.stdout
-    for color in ("blue", "green"):  # the colors table names each service and its revision
-        assert f"{NAME}-{color}:1" in text and f"{NAME}-{color} " in text, text
+    for color in ("blue", "green"):  # the ECS services table names each service, its revision and image
+        assert re.search(rf"{NAME}-{color} .* {NAME}-{color}:1 .*/sample-app:1\.0\.0 .* 2/2 ", text), text
 
 
 def test_deploy_replaces_the_idle_colors_tasks_while_the_live_one_serves(ecs: Project) -> None:
@@ -125,18 +153,44 @@ def test_deploy_replaces_the_idle_colors_tasks_while_the_live_one_serves(ecs: Pr
     assert _serving(ecs, "blue", "1.0.0") is not None
 
 
+SESSION: dict[str, Any] = {}
+"""The session a user started on blue before the switch (the next tests visit it again)."""
+
+
+def _visit(project: Project, cookie: str | None = None) -> dict[str, Any]:
+    answer = requests.get(f"{_urls(project)[80]}/session", cookies={COOKIE: cookie} if cookie else {}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
 def test_verify_and_switch_under_a_steady_stream_lose_no_request(ecs: Project) -> None:
+    started = _visit(ecs)
+    assert started["served_by"]["color"] == "blue" and started["new"], started
+    SESSION.update(started)
     ecs.ok("verify", ENV)
-    with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic:
+    sqs = ecs.aws(ENV).client("sqs")
+    queue = sqs.get_queue_url(QueueName=f"{NAME}-orders")["QueueUrl"]
+    with Traffic(_urls(ecs)[80], workers=2, pause=0.02) as traffic, Sender(sqs, queue) as sender:
         switched = ecs.run("switch", ENV, "--yes", "--json", timeout=900)
         time.sleep(1)
     assert switched.returncode == 0, switched.stderr + switched.stdout
-    assert json.loads(switched.stdout)["result"] == "succeeded"
+    outcome = json.loads(switched.stdout)
+    assert outcome["result"] == "succeeded"
+    # The workers moved with production (exclusive: blue's worker task stopped before green's started),
+    # and every message sent meanwhile was processed.
+    assert [(s["action"], s["color"]) for s in outcome["workers"]["steps"]] == [("stop", "blue"), ("start", "green")]
+    assert _workers_of(ecs, "blue") == [] and len(_workers_of(ecs, "green")) == 1
+    _until("every message processed", lambda: set(sender.sent) <= _processed(ecs), timeout=300)
     failed = [a for a in traffic.answers if a[0] != 200]
     assert traffic.answers and failed == [], failed[:5]
     assert {v for _, v in traffic.answers} == {"1.0.0", "1.1.0"}
     assert traffic.answers[-1] == (200, "1.1.0")
     assert _status(ecs)["live_color"] == "green"
+    on_green = _visit(ecs, SESSION["session"])  # the tasks of both colors share the session table
+    assert on_green["served_by"]["color"] == "green", on_green
+    assert (on_green["session"], on_green["new"]) == (SESSION["session"], False)
+    assert on_green["started_on"]["color"] == "blue", on_green
+    SESSION.update(on_green)
 
 
 def test_break_glass_rollback_sends_production_back_to_blue_without_losing_a_request(ecs: Project) -> None:
@@ -146,11 +200,15 @@ def test_break_glass_rollback_sends_production_back_to_blue_without_losing_a_req
     assert done.returncode == 0, done.stderr + done.stdout
     doc = json.loads(done.stdout)
     assert doc["flip"] is not None and doc["to_color"] == "blue" and doc["result"] == "succeeded", doc
+    assert [(s["action"], s["color"]) for s in doc["workers"]["steps"]] == [("stop", "green"), ("start", "blue")]
     failed = [a for a in traffic.answers if a[0] != 200]
     assert traffic.answers and failed == [], failed[:5]
     assert traffic.answers[-1] == (200, "1.0.0")
     assert _status(ecs)["live_color"] == "blue"
     assert "active_color: blue" in (ecs.root / f"environments/{ENV}.yaml").read_text()
+    back = _visit(ecs, SESSION["session"])
+    assert (back["served_by"]["color"], back["session"], back["new"]) == ("blue", SESSION["session"], False), back
+    assert back["hits"] == SESSION["hits"] + 1
 
 
 def test_drift_reports_no_error(ecs: Project) -> None:

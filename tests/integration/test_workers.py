@@ -8,7 +8,6 @@ version processed each message: nothing is lost, and no two versions ever proces
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from bgtool.embedded.dataplane import read_state
 from tests.integration.conftest import Project, add_environment
+from tests.integration.traffic import Sender
 
 ENV = "wrk62"
 RECORD = f".bgtool/worker-record-{ENV}.jsonl"
@@ -41,33 +41,6 @@ def processed(project: Project) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-class Sender:
-    """A steady stream of numbered messages to the queue."""
-
-    def __init__(self, sqs: Any, url: str, prefix: str = "m") -> None:
-        self.sqs, self.url, self.prefix = sqs, url, prefix
-        self.sent: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            body = f"{self.prefix}-{n:05d}"
-            self.sqs.send_message(QueueUrl=self.url, MessageBody=body)
-            self.sent.append(body)
-            n += 1
-            time.sleep(0.25)
-
-    def __enter__(self) -> Sender:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
-"""A steady, bounded stream of requests for integration tests: every answer's (status, version)."""
+"""Steady streams for integration tests: requests with every answer's (status, version), and queue messages."""
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import requests
 
@@ -41,3 +42,30 @@ class Traffic:
         self._stop.set()
         for t in self._threads:
             t.join(10)
+
+
+class Sender:
+    """A steady stream of numbered messages to the queue."""
+
+    def __init__(self, sqs: Any, url: str, prefix: str = "m") -> None:
+        self.sqs, self.url, self.prefix = sqs, url, prefix
+        self.sent: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            body = f"{self.prefix}-{n:05d}"
+            self.sqs.send_message(QueueUrl=self.url, MessageBody=body)
+            self.sent.append(body)
+            n += 1
+            time.sleep(0.25)
+
+    def __enter__(self) -> Sender:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)

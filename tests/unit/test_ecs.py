@@ -142,15 +142,26 @@ def test_a_version_with_plus_cannot_be_an_image_tag(project: Path) -> None:
         "allowed in one): with app.compute ecs the version is the tag of ecs.image_repository"]
 
 
-@pytest.mark.parametrize("section", ["workers:\n  command: run {queue_url}\n  queue: jobs\n",
-                                     "state_store:\n  kind: dynamodb\n"])
-def test_ec2_only_sections_are_refused_with_compute_ecs(project: Path, section: str) -> None:
-    path = project / ECS_FILE
-    path.write_text(path.read_text() + section)
-    key = section.split(":")[0]
-    assert problems(project) == [f"line {line_of(project, key + ':')}: {key}: '{key}' is not available with "
-                                 "app.compute ecs yet (it needs EC2 instances); remove it or set app.compute: "
-                                 "autoscaling"]
+def test_workers_run_as_an_ecs_service_per_color_consuming_the_queue_with_the_task_role(project: Path) -> None:
+    loaded = load_environment(project, ENV)
+    assert loaded.config.workers is not None and loaded.config.workers.queue == "orders"
+    layers = render_environment(project, loaded)
+    for color in ("blue", "green"):
+        text = (layers[color] / "main.tf").read_text()
+        block = text[text.index('module "workers" {'):]
+        block = block[:block.index("\n}\n")]
+        assert 'source = "../../../modules/ecs-workers"' in block
+        assert "desired   = var.workers_desired" in block and "queue_url = local.base.worker_queue_url" in block
+        assert "task_role_arn      = local.base.ecs.task_role_arn" in block
+        assert "BGTOOL_SESSION_TABLE" in block  # the same container environment as the application's
+    base = (layers["base"] / "main.tf").read_text()
+    cluster = base[base.index('module "ecs" {'):]
+    assert "queue_arns = [aws_sqs_queue.workers.arn]" in cluster[:cluster.index("\n}\n")]
+    from bgtool.render.templates import color_vars
+
+    live, idle = loaded.config.active_color, loaded.config.idle_color
+    assert color_vars(loaded.config, live)["workers_desired"] == 1
+    assert color_vars(loaded.config, idle)["workers_desired"] == 0
 
 
 def test_host_checks_are_refused_with_compute_ecs(project: Path) -> None:
@@ -190,7 +201,7 @@ def test_both_colors_render_the_ecs_service_and_differ_only_in_the_color(rendere
     assert 'log_group_name     = local.base.ecs.log_group_names["green"]' in main_tf
     assert re.search(r"\n  container_port += 8000\n", main_tf)
     assert json.loads((green / "terraform.tfvars.json").read_text()) == {
-        "app_version": "1.0.0", "desired": 2, "min_size": 0, "max_size": 4}
+        "app_version": "1.0.0", "desired": 2, "min_size": 0, "max_size": 4, "workers_desired": 0}
     assert "output \"service_name\"" in (green / "outputs.tf").read_text()
 
 
@@ -353,7 +364,37 @@ def test_status_shows_each_services_revision_and_image(capsys: pytest.CaptureFix
     monkeypatch.setattr(ui.console, "width", 400)
     print_status(doc)
     lines = capsys.readouterr().err.splitlines()
-    rows = {line.split()[1]: line for line in lines if re.match(r"^\W+(blue|green) ", line)}
+    table = lines[lines.index(next(line for line in lines if line.strip() == "ECS services")):]
+    rows = {line.split()[1]: line for line in table if re.match(r"^\W+(blue|green) ", line)}
     for color, revision, image in (("blue", 1, "repo/app:1.1.0"), ("green", 2, "repo/app:1.2.0")):
-        assert f"bgtool-ecs-{color} " in rows[color] and f"bgtool-ecs-{color}:{revision}" in rows[color]
-        assert image in rows[color]
+        assert re.search(rf"bgtool-ecs-{color} .* bgtool-ecs-{color}:{revision} .* {image} .* 2/2 ", rows[color])
+
+
+def test_the_session_store_is_shared_with_the_tasks_through_their_role_and_environment(project: Path) -> None:
+    loaded = load_environment(project, ENV)
+    assert loaded.config.state_store is not None and loaded.config.state_store.kind == "dynamodb"
+    layers = render_environment(project, loaded)
+    color = (layers["blue"] / "main.tf").read_text()
+    assert re.search(r"environment_variables = \{\n(.*\n)*?  \}", color)
+    block = color[color.index("environment_variables = {"):]
+    block = block[:block.index("\n  }\n")]
+    assert 'LOG_LEVEL                  = "info"' in block
+    assert "BGTOOL_SESSION_STORE       = local.base.session_store.kind" in block
+    assert "BGTOOL_SESSION_TABLE       = local.base.session_store.name" in block
+    assert 'BGTOOL_SESSION_TTL_SECONDS = "86400"' in block
+    base = (layers["base"] / "main.tf").read_text()
+    store = base[base.index('module "session_store"'):]
+    assert "task_role_name      = module.ecs.task_role_name" in store[:store.index("\n}\n")]
+
+
+@pytest.mark.parametrize("section", ["environment", "secrets"])
+def test_bgtool_variable_names_are_refused_in_the_container(project: Path, section: str) -> None:
+    path = project / ECS_FILE
+    value = "arn:aws:ssm:us-east-1:123456789012:parameter/x"
+    entry = f"  {section}:\n    BGTOOL_SESSION_TABLE: {value}\n" if section == "secrets" else ""
+    text = path.read_text().replace("  log_retention_days:", entry + "  log_retention_days:", 1)
+    if section == "environment":
+        text = text.replace("  environment:\n", "  environment:\n    BGTOOL_SESSION_TABLE: mine\n", 1)
+    path.write_text(text)
+    (problem,) = problems(project)
+    assert "BGTOOL_SESSION_TABLE: names starting with BGTOOL_ are bgtool's own" in problem, problem

@@ -283,3 +283,39 @@ def test_scalable_targets_keep_their_tags(aws: dict[str, Any]) -> None:
     assert scaling.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"team": "platform"}
     with pytest.raises(scaling.exceptions.ResourceNotFoundException):
         scaling.list_tags_for_resource(ResourceARN=arn + "x")
+
+
+def test_a_worker_service_runs_its_tasks_as_worker_processes_in_no_target_group(aws: dict[str, Any],
+                                                                                tmp_path: Path) -> None:
+    from bgtool.embedded.model import worker_specs
+
+    ecs = aws["ecs"]
+    ec2 = boto3.client("ec2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "cidr-block", "Values": ["10.9.1.0/24"]}])["Subnets"][0]["SubnetId"]
+    group = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["tasks"]}])["SecurityGroups"][0]
+    definition = ecs.register_task_definition(
+        family="app-blue-workers", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
+        memory="512", containerDefinitions=[{"name": "worker", "image": "repo/app:1.0.0", "command": ["run"]}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    tags = {"bgtool:env": "e", "bgtool:color": "blue", "bgtool:role": "worker", "bgtool:queue-url": "http://q/orders"}
+    ecs.create_service(cluster="app", serviceName="app-blue-workers", taskDefinition=definition, desiredCount=1,
+                       launchType="FARGATE", tags=[{"key": k, "value": v} for k, v in tags.items()],
+                       networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet],
+                                                                     "securityGroups": [group["GroupId"]]}},
+                       propagateTags="SERVICE")
+    agent = EcsAgent(AddressClaims(tmp_path))
+    agent.tick(mototap.read_snapshot(), {}, datetime.datetime.now())
+    started = mototap.read_snapshot()
+    (workers,) = [s for s in started.services if s.name == "app-blue-workers"]
+    assert workers.workers and not workers.target_group_arn
+    (task,) = [t for t in started.tasks.values() if t.service_arn == workers.arn]
+    specs = worker_specs(started)
+    assert (specs[task.address].queue_url, specs[task.address].color, specs[task.address].version) == (
+        "http://q/orders", "blue", "1.0.0")
+    assert task.address not in task_specs(started)  # no application process, no target
+    registered = aws["elb"].describe_target_health(TargetGroupArn=aws["tg"])["TargetHealthDescriptions"]
+    assert task.address not in {d["Target"]["Id"] for d in registered}
+    agent.tick(started, _views(started), datetime.datetime.now())  # its process is ready: RUNNING
+    agent.tick(mototap.read_snapshot(), _views(started), datetime.datetime.now())
+    (service,) = ecs.describe_services(cluster="app", services=["app-blue-workers"])["services"]
+    assert (service["desiredCount"], service["runningCount"]) == (1, 1)
