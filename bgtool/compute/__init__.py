@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bgtool.aws.live import ColorLive
+from bgtool.aws.live import ColorLive, target_group_arns
 from bgtool.config.schema import Color, LoadedEnvironment
 from bgtool.errors import BgtoolError
 from bgtool.terraform.workspace import Workspace
@@ -40,6 +40,19 @@ class ColorCompute(Protocol):
 
 
 ComputeFactory = Callable[[Workspace], ColorCompute]
+
+
+class TargetGroupCompute:
+    """What every kind shares: its workspace, and the colors' target groups, read once per operation."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._tg_arns: dict[str, str] | None = None
+
+    def target_group_arn(self, color: Color) -> str | None:
+        if self._tg_arns is None:  # target groups live in the base layer: fixed during an operation
+            self._tg_arns = target_group_arns(self.ws.aws, self.ws.config)
+        return self._tg_arns.get(Color(color).value)
 
 
 def _autoscaling(ws: Workspace) -> ColorCompute:

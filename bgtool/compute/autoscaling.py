@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bgtool.aws.live import ColorLive, color_groups, color_live, target_group_arns
+from bgtool.aws.live import ColorLive, color_groups, color_live
+from bgtool.compute import TargetGroupCompute
 from bgtool.config.schema import Color
-from bgtool.terraform.workspace import Workspace
 
 _ASG_KEYS = ("DefaultCooldown", "HealthCheckType", "HealthCheckGracePeriod", "VPCZoneIdentifier", "TerminationPolicies",
              "NewInstancesProtectedFromScaleIn", "CapacityRebalance")
@@ -15,20 +15,14 @@ _SIZE_KEYS = ("MinSize", "MaxSize", "DesiredCapacity")
 _LT_SKIP = {"UserData"}
 
 
-class AutoScalingCompute:
+class AutoScalingCompute(TargetGroupCompute):
     """One launch template + Auto Scaling group per color (modules/color)."""
 
     kind = "autoscaling"
     settings_label = "launch template and Auto Scaling group"
 
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-        self._tg_arns: dict[str, str] | None = None
-
     def live(self, color: Color) -> ColorLive:
-        if self._tg_arns is None:  # target groups live in the base layer: fixed during an operation
-            self._tg_arns = target_group_arns(self.ws.aws, self.ws.config)
-        return color_live(self.ws.aws, self.ws.config, self.ws.env, color, self._tg_arns.get(color.value))
+        return color_live(self.ws.aws, self.ws.config, self.ws.env, color, self.target_group_arn(color))
 
     def snapshot(self, color: Color) -> dict[str, Any]:
         """The color's live group and launch template settings (empty unless exactly one group serves it)."""

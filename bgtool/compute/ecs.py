@@ -13,29 +13,23 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bgtool.aws.live import ColorLive, own_targets, read_alarms, target_group_arns, target_health
+from bgtool.aws.live import ColorLive, own_targets, read_alarms, target_health
 from bgtool.aws.session import Aws
+from bgtool.compute import TargetGroupCompute
 from bgtool.config.schema import Color, Environment, image_version
-from bgtool.terraform.workspace import Workspace
 
 DESCRIBE_BATCH = 100
 """describe_tasks takes at most 100 tasks per call."""
 
 
-class EcsCompute:
+class EcsCompute(TargetGroupCompute):
     """One ECS service per color (modules/ecs-service), its tasks in the color's target group."""
 
     kind = "ecs"
     settings_label = "task definition and ECS service"
 
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-        self._tg_arns: dict[str, str] | None = None
-
     def live(self, color: Color) -> ColorLive:
-        if self._tg_arns is None:  # target groups live in the base layer: fixed during an operation
-            self._tg_arns = target_group_arns(self.ws.aws, self.ws.config)
-        return ecs_color_live(self.ws.aws, self.ws.config, Color(color), self._tg_arns.get(Color(color).value))
+        return ecs_color_live(self.ws.aws, self.ws.config, Color(color), self.target_group_arn(color))
 
     def snapshot(self, color: Color) -> dict[str, Any]:
         """The service's and its task definition's settings, as ECS reports them (empty without the service)."""
