@@ -60,6 +60,9 @@ class ColorLive:
     """ECS only: the service's task definition (family:revision)."""
     image: str = ""
     """ECS only: the image that task definition runs (REPOSITORY:VERSION)."""
+    rollout: str = ""
+    """ECS only: the primary deployment's rolloutState (IN_PROGRESS, COMPLETED, FAILED)."""
+    rollout_reason: str = ""
 
     @property
     def healthy_targets(self) -> int:

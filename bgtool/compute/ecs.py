@@ -100,6 +100,8 @@ def ecs_color_live(aws: Aws, config: Environment, color: Color, tg_arn: str | No
         images: dict[str, str] = {}
         live.task_definition = _family_revision(service.get("taskDefinition", ""))
         live.image = _image(ecs, service.get("taskDefinition", ""), images)
+        primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        live.rollout, live.rollout_reason = primary.get("rolloutState", ""), primary.get("rolloutStateReason", "")
         _read_tasks(ecs, config.name, service["serviceName"], live, images)
     if tg_arn:
         live.targets = own_targets(target_health(aws, tg_arn), live.members)

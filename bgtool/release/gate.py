@@ -94,7 +94,8 @@ class GateReport:
 def evaluate(config: Environment, color: Color, live: ColorLive, smoke: list[Check], hosts: list[Check],
              traffic: list[Check] | None = None) -> list[Check]:
     """The gate's verdicts from already-gathered facts; no I/O. TRAFFIC: the load and analysis rows."""
-    checks = [_in_service(live), _targets(config, live), _alarms(config, color, live)]
+    checks = [_in_service(live)] + ([_rollout(live)] if live.rollout else [])
+    checks += [_targets(config, live), _alarms(config, color, live)]
     checks += smoke or [Check("smoke", True, "none configured (gate.smoke is empty)")]
     if hosts:
         checks += hosts
@@ -118,6 +119,15 @@ def _in_service(live: ColorLive) -> Check:
         return Check(name, False, f"desired capacity is 0 in {groups} (retired or scaled to zero)")
     ok = live.in_service == live.desired
     return Check(name, ok, f"{live.in_service}/{live.desired} {live.member_label} in {groups}")
+
+
+def _rollout(live: ColorLive) -> Check:
+    """ECS: the service's primary deployment; a rollout its circuit breaker gave up on is a failed color."""
+    name = "deployment"
+    shown = f"primary deployment of {live.task_definition or '?'} ({live.image or 'no image'}): {live.rollout}"
+    if live.rollout == "FAILED":
+        return Check(name, False, f"{shown}" + (f" ({live.rollout_reason})" if live.rollout_reason else ""))
+    return Check(name, True, shown)
 
 
 def _targets(config: Environment, live: ColorLive) -> Check:

@@ -176,6 +176,8 @@ def test_verify_and_switch_under_a_steady_stream_lose_no_request(ecs: Project) -
     assert switched.returncode == 0, switched.stderr + switched.stdout
     outcome = json.loads(switched.stdout)
     assert outcome["result"] == "succeeded"
+    deployment = next(c for c in outcome["gate"]["checks"] if c["name"] == "deployment")
+    assert deployment["passed"] and deployment["evidence"].endswith(": COMPLETED"), deployment
     # The workers moved with production (exclusive: blue's worker task stopped before green's started),
     # and every message sent meanwhile was processed.
     assert [(s["action"], s["color"]) for s in outcome["workers"]["steps"]] == [("stop", "blue"), ("start", "green")]

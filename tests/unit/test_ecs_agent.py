@@ -252,6 +252,8 @@ def test_the_ecs_compute_reads_the_color_the_agent_runs(aws: dict[str, Any], tmp
     assert (live.asg_names, live.desired, live.in_service, live.versions) == (["app-blue"], 2, 2, ["1.0.0"])
     assert live.task_definition == "app-blue:1" and live.group_label == "ECS service"
     assert live.image == "repo/app:1.0.0", live.image
+    agent.tick(mototap.read_snapshot(), _views(started), datetime.datetime.now())  # the counts catch up
+    assert ecs_color_live(reader, SimpleNamespace(name="app"), Color("blue"), aws["tg"]).rollout == "COMPLETED"  # type: ignore[arg-type]
     assert sorted(live.instance_ids) == sorted(t.address for t in started.tasks.values())
     assert sorted(t.id for t in live.targets) == sorted(live.instance_ids)
     green = ecs_color_live(reader, SimpleNamespace(name="app"), Color("green"), None)  # type: ignore[arg-type]

@@ -52,6 +52,16 @@ def test_not_all_in_service(config: Environment) -> None:
     assert not check.passed and check.evidence.startswith("1/2")
 
 
+def test_an_ecs_rollout_the_circuit_breaker_failed_fails_the_gate(config: Environment) -> None:
+    ecs = {"task_definition": "app-green:3", "image": "repo/app:1.1.0", "group_label": "ECS service"}
+    failed = verdicts(config, healthy(rollout="FAILED", rollout_reason="tasks failed to start", **ecs))["deployment"]
+    assert not failed.passed
+    assert failed.evidence == "primary deployment of app-green:3 (repo/app:1.1.0): FAILED (tasks failed to start)"
+    done = verdicts(config, healthy(rollout="COMPLETED", **ecs))["deployment"]
+    assert done.passed and done.evidence.endswith(": COMPLETED")
+    assert "deployment" not in verdicts(config, healthy())  # an Auto Scaling color has no ECS deployment
+
+
 def test_desired_zero_fails(config: Environment) -> None:
     check = verdicts(config, healthy(desired=0, in_service=0))["in service == desired"]
     assert not check.passed and "desired capacity is 0" in check.evidence
