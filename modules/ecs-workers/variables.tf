@@ -47,12 +47,22 @@ variable "command" {
   description = "What a worker runs (the container's command, through sh -c); {queue_url}, {version}, {color}, {python} are filled in, {worker} is the task's hostname."
   type        = string
   nullable    = false
+
+  validation {
+    condition     = length(trimspace(var.command)) > 0
+    error_message = "The command must not be empty."
+  }
 }
 
 variable "queue_url" {
   description = "URL of the SQS queue the workers consume."
   type        = string
   nullable    = false
+
+  validation {
+    condition     = can(regex("^https?://", var.queue_url))
+    error_message = "The queue_url must be an SQS queue URL (http:// or https://)."
+  }
 }
 
 variable "desired" {
