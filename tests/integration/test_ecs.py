@@ -256,9 +256,14 @@ def test_saved_tasks_run_again_after_a_restore_beside_the_original(ecs: Project,
         second.ok("local", "restore", str(archive), "--port", str(port))
         for color, version in (("green", "1.1.0"), ("blue", "1.0.0")):
             _until(f"restored {color}", lambda c=color, v=version: _serving(second, c, v))
-        theirs, ours = _addresses(_tasks(second, "green")), _addresses(_tasks(ecs, "green"))
-        running_theirs = _addresses([t for t in _tasks(second, "green") if t["lastStatus"] == "RUNNING"])
-        assert running_theirs and running_theirs.isdisjoint(ours), (theirs, ours)  # claimed: replaced
+        # The saved tasks' addresses are still held by the original's running tasks: the restored ones
+        # run on others (a stopped task's address is free again, whoever had it).
+        theirs = _addresses([t for t in _tasks(second, "green") if t["lastStatus"] == "RUNNING"])
+        client = ecs.aws(ENV).client("ecs")  # every task of the original's cluster: both colors and workers
+        arns = client.list_tasks(cluster=NAME, desiredStatus="RUNNING")["taskArns"]
+        ours = _addresses([t for t in client.describe_tasks(cluster=NAME, tasks=arns)["tasks"]
+                           if t["desiredStatus"] == "RUNNING"])
+        assert len(theirs) == 2 and theirs.isdisjoint(ours), (theirs, ours)
         assert requests.get(f"{_urls(second)[80]}/version", timeout=10).text.strip() == "1.0.0"
         assert requests.get(f"{_urls(second)[8080]}/version", timeout=10).text.strip() == "1.1.0"
         assert requests.get(f"{_urls(ecs)[80]}/version", timeout=10).text.strip() == "1.0.0"
