@@ -90,6 +90,11 @@ def service_name(config: Environment, color: Color) -> str:
     return f"{config.name}-{Color(color).value}"
 
 
+def worker_service_name(config: Environment, color: Color) -> str:
+    """The color's worker service (modules/ecs-workers)."""
+    return f"{service_name(config, color)}-workers"
+
+
 def ecs_color_live(aws: Aws, config: Environment, color: Color, tg_arn: str | None) -> ColorLive:
     live = ColorLive(color=color.value, group_label="ECS service", member_label="tasks RUNNING")
     ecs = aws.client("ecs")

@@ -97,7 +97,9 @@ def stopped_workers(ws: Workspace, color: Color) -> int:
 
 def worker_tasks(config: Environment, aws: Any, color: Color, *, any_state: bool = False) -> int:
     """Tasks of COLOR's worker service (modules/ecs-workers): running, or any not stopped yet."""
-    name = f"{config.name}-{Color(color).value}-workers"
+    from bgtool.compute.ecs import worker_service_name
+
+    name = worker_service_name(config, color)
     found = aws.client("ecs").describe_services(cluster=config.name, services=[name]).get("services", [])
     service = next((s for s in found if s.get("status") == "ACTIVE"), None)
     if service is None:

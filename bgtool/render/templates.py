@@ -267,9 +267,11 @@ def container_environment(config: Environment) -> dict[str, str]:
     if store is None:
         return out
     out["BGTOOL_SESSION_STORE"] = HclExpr("local.base.session_store.kind")
-    keys = ("name",) if store.kind == "dynamodb" else ("endpoint", "user")
-    names = {"name": "BGTOOL_SESSION_TABLE", "endpoint": "BGTOOL_SESSION_ENDPOINT", "user": "BGTOOL_SESSION_USER"}
-    out.update({names[k]: HclExpr(f"local.base.session_store.{k}") for k in keys})
+    if store.kind == "dynamodb":
+        out["BGTOOL_SESSION_TABLE"] = HclExpr("local.base.session_store.name")
+    else:
+        out["BGTOOL_SESSION_ENDPOINT"] = HclExpr("local.base.session_store.endpoint")
+        out["BGTOOL_SESSION_USER"] = HclExpr("local.base.session_store.user")
     out["BGTOOL_SESSION_TTL_SECONDS"] = str(store.ttl_hours * 3600)
     return out
 
